@@ -1,0 +1,60 @@
+"""The `sample` flow: dataset → chunks of problems → generations in the SQL cache → summary."""
+
+from __future__ import annotations
+
+import time
+
+from prefect import flow
+
+from storage.settings import database_url
+from tasks.backends.local_server import local_model_servers
+from tasks.concurrency import bounded_gather
+from tasks.datasets import chunked
+from tasks.reporting import ProgressArtifact
+from tasks.sample_tasks import (
+    check_endpoint,
+    load_problems,
+    open_cache,
+    plan_sampling,
+    register_job,
+    resolve_model,
+    sample_chunk,
+    summarise,
+)
+
+
+@flow(name="sample", log_prints=True)
+async def sample_flow(
+    dataset: str,
+    model: str = "smollm2",
+    n: int = 4,
+    max_tokens: int | None = None,
+    temperature: float | None = None,
+    top_p: float | None = None,
+    db: str | None = None,
+    config: str | None = None,
+    chunk_size: int = 8,
+    limit: int | None = None,
+) -> dict[str, object]:
+    """Draw `n` samples per problem of `dataset` from `model`, through the generation cache."""
+    started = time.perf_counter()
+    problems = load_problems(dataset, limit)
+    spec = resolve_model(model, config)
+    job = plan_sampling(spec, max_tokens, temperature, top_p)
+    db_url = open_cache(database_url(db))
+    register_job(job, db_url)
+    chunks = chunked(problems, chunk_size)
+    progress = ProgressArtifact(len(problems), f"sampling {model} x{n} on {dataset}")
+    with local_model_servers([job.spec]) as (ready,):
+        job = type(job)(ready, job.model_fp, job.params)
+        await check_endpoint(ready)
+
+        async def run(chunk: list) -> object:
+            stats = await sample_chunk(job, chunk, n, db_url)
+            progress.advance(len(chunk))
+            return stats
+
+        # Enough chunks in flight to keep every server slot busy, not thousands of idle tasks.
+        in_flight = max(2, -(-ready.max_concurrency // max(1, chunk_size)) + 1)
+        stats = await bounded_gather((run(c) for c in chunks), in_flight)
+    return summarise(stats, model, dataset, time.perf_counter() - started)

@@ -1,0 +1,160 @@
+"""The generation cache: look up what exists, insert what is new, never overwrite.
+
+Writes are insert-or-ignore on the generation key, so a retried or rerun task can write the same
+sample twice and the table still holds it once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine, func, select, tuple_
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
+
+from chorus.errors import ChorusError
+from storage.models import GenerationRow, ModelRow, ParamsRow, PromptRow
+from storage.settings import redact_url
+
+
+@dataclass(frozen=True)
+class Generation:
+    """One cached sample, as stored."""
+
+    model_fp: str
+    prompt_hash: str
+    params_hash: str
+    sample_index: int
+    text: str
+    answer: str | None
+    prompt_tokens: int
+    completion_tokens: int
+    finish_reason: str
+    latency_s: float
+    seed: int
+
+
+@dataclass(frozen=True)
+class CacheStats:
+    generations: int
+    models: int
+    prompts: int
+    completion_tokens: int
+    per_model: list[dict[str, object]]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class GenerationCache:
+    """The cache API over one engine; safe to share between threads and event loops."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+
+    def _ignore_existing(self, table: type, rows: list[dict[str, object]]) -> int:
+        if not rows:
+            return 0
+        stmt = self._insert(table).on_conflict_do_nothing()
+        try:
+            with self.engine.begin() as conn:
+                result = conn.execute(stmt, rows)
+        except SQLAlchemyError as exc:
+            raise ChorusError(
+                f"cache {redact_url(str(self.engine.url))}: write failed ({str(exc).splitlines()[0]})"
+            ) from None
+        return max(result.rowcount, 0)
+
+    def register(
+        self,
+        *,
+        model: tuple[str, str, str, str] | None = None,
+        prompts: Iterable[tuple[str, str]] = (),
+        params: tuple[str, str] | None = None,
+    ) -> None:
+        """Record a model (fp, name, backend, ref), prompts (hash, body) and params (hash, body)."""
+        if model is not None:
+            fp, name, backend, ref = model
+            row = {"fingerprint": fp, "name": name, "backend": backend, "model_ref": ref, "created_at": _now()}
+            self._ignore_existing(ModelRow, [row])
+        prompt_rows = [{"hash": h, "body": b, "created_at": _now()} for h, b in prompts]
+        self._ignore_existing(PromptRow, list({r["hash"]: r for r in prompt_rows}.values()))
+        if params is not None:
+            self._ignore_existing(ParamsRow, [{"hash": params[0], "body": params[1]}])
+
+    def put(self, generations: Sequence[Generation]) -> int:
+        """Insert generations in one transaction; keys already present are left as they are."""
+        rows = [{**asdict(g), "created_at": _now()} for g in generations]
+        return self._ignore_existing(GenerationRow, rows)
+
+    def get(
+        self, model_fp: str, params_hash: str, prompt_hashes: Sequence[str], n: int
+    ) -> dict[str, dict[int, Generation]]:
+        """Cached samples 0..n-1 of each prompt: {prompt_hash: {sample_index: Generation}}."""
+        found: dict[str, dict[int, Generation]] = {h: {} for h in prompt_hashes}
+        if not prompt_hashes or n <= 0:
+            return found
+        cols = [getattr(GenerationRow, f) for f in Generation.__dataclass_fields__]
+        unique = list(dict.fromkeys(prompt_hashes))
+        try:
+            with self.engine.connect() as conn:
+                for start in range(0, len(unique), 500):
+                    stmt = select(*cols).where(
+                        GenerationRow.model_fp == model_fp,
+                        GenerationRow.params_hash == params_hash,
+                        GenerationRow.prompt_hash.in_(unique[start : start + 500]),
+                        GenerationRow.sample_index < n,
+                    )
+                    for row in conn.execute(stmt):
+                        found[row.prompt_hash][row.sample_index] = Generation(*row)
+        except SQLAlchemyError as exc:
+            raise ChorusError(
+                f"cache {redact_url(str(self.engine.url))}: read failed ({str(exc).splitlines()[0]})"
+            ) from None
+        return found
+
+    def count_keys(self, keys: Sequence[tuple[str, str, str, int]]) -> int:
+        """How many rows hold these exact keys (duplicates would count twice)."""
+        with self.engine.connect() as conn:
+            stmt = select(func.count()).where(
+                tuple_(
+                    GenerationRow.model_fp,
+                    GenerationRow.prompt_hash,
+                    GenerationRow.params_hash,
+                    GenerationRow.sample_index,
+                ).in_(keys)
+            )
+            return int(conn.execute(stmt).scalar_one())
+
+    def stats(self) -> CacheStats:
+        with self.engine.connect() as conn:
+            gens = conn.execute(
+                select(func.count(), func.coalesce(func.sum(GenerationRow.completion_tokens), 0))
+            ).one()
+            n_models = conn.execute(select(func.count()).select_from(ModelRow)).scalar_one()
+            n_prompts = conn.execute(select(func.count()).select_from(PromptRow)).scalar_one()
+            per_model = conn.execute(
+                select(
+                    ModelRow.name,
+                    ModelRow.backend,
+                    func.count(GenerationRow.id),
+                    func.coalesce(func.sum(GenerationRow.completion_tokens), 0),
+                )
+                .join(GenerationRow, GenerationRow.model_fp == ModelRow.fingerprint, isouter=True)
+                .group_by(ModelRow.fingerprint, ModelRow.name, ModelRow.backend)
+                .order_by(ModelRow.name)
+            ).all()
+        return CacheStats(
+            generations=int(gens[0]),
+            models=int(n_models),
+            prompts=int(n_prompts),
+            completion_tokens=int(gens[1]),
+            per_model=[
+                {"model": m, "backend": b, "generations": int(c), "completion_tokens": int(t)}
+                for m, b, c, t in per_model
+            ],
+        )

@@ -1,0 +1,119 @@
+"""Engine factory and schema upgrades. No connection is made until a function here is called."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
+from sqlalchemy.pool import NullPool
+
+from chorus.errors import ChorusError
+from storage.settings import redact_url
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+    # WAL lets readers run beside one writer; the busy timeout makes concurrent writers wait, not fail.
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA busy_timeout=60000")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.close()
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for `url`. SQLite files get WAL and a busy timeout; their folder is created."""
+    try:
+        if url.startswith("sqlite"):
+            path = url.split("///", 1)[1] if "///" in url else ""
+            if path and path != ":memory:":
+                _ensure_parent(Path(path), url)
+            engine = create_engine(url, poolclass=NullPool, connect_args={"timeout": 60})
+            event.listen(engine, "connect", _sqlite_pragmas)
+            return engine
+        return create_engine(url, pool_pre_ping=True, pool_size=8, max_overflow=8)
+    except (ArgumentError, ImportError, ValueError) as exc:
+        raise ChorusError(f"--db {redact_url(url)}: not a usable database URL ({exc})") from None
+
+
+def _ensure_parent(path: Path, url: str) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ChorusError(f"--db {url}: cannot create {path.parent} ({exc.strerror})") from None
+
+
+def _alembic_config() -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    return cfg
+
+
+def head_revision() -> str:
+    return ScriptDirectory.from_config(_alembic_config()).get_current_head() or ""
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Bring the schema to `revision`. Safe to call from several processes at once."""
+    cfg = _alembic_config()
+    try:
+        with engine.begin() as conn:
+            if engine.dialect.name == "postgresql":
+                # One migrator at a time; the others wait, then find the schema current.
+                conn.exec_driver_sql("SELECT pg_advisory_xact_lock(727172)")
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, revision)
+    except OperationalError as exc:
+        if revision == "head" and _is_current(engine):
+            return  # another process migrated first
+        raise ChorusError(f"database {redact_url(str(engine.url))}: {_first_line(exc)}") from None
+    except SQLAlchemyError as exc:
+        if revision == "head" and _is_current(engine):
+            return
+        raise ChorusError(f"database {redact_url(str(engine.url))}: {_first_line(exc)}") from None
+
+
+def _is_current(engine: Engine) -> bool:
+    try:
+        return current_revision(engine) == head_revision()
+    except SQLAlchemyError:
+        return False
+
+
+def _first_line(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None) or exc
+    return str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
+
+
+def open_engine(url: str) -> Engine:
+    """An engine whose schema is current: the cache upgrades itself on first use."""
+    engine = make_engine(url)
+    try:
+        if current_revision(engine) == head_revision():
+            return engine
+    except SQLAlchemyError as exc:
+        raise ChorusError(f"database {redact_url(url)}: {_first_line(exc)}") from None
+    upgrade(engine)
+    return engine
+
+
+_engines: dict[str, Engine] = {}
+
+
+def shared_engine(url: str) -> Engine:
+    """One migrated engine per URL per process, so tasks share a connection pool."""
+    engine = _engines.get(url)
+    if engine is None:
+        engine = _engines[url] = open_engine(url)
+    return engine

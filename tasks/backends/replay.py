@@ -1,0 +1,56 @@
+"""Recorded answers as a backend: sample i is a seeded draw with replacement, as in the paper.
+
+Runs every flow offline at scale. The text is the recorded answer in `\\boxed{}` so the normal
+answer extraction applies; token counts are the recorded ones.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from pathlib import Path
+from typing import Any
+
+from chorus.errors import BadRequestError
+from tasks.backends.base import Completion, GenerationRequest, Health
+from tasks.replay_data import ReplayProblem, load_replay
+
+
+class ReplayBackend:
+    kind = "replay"
+
+    def __init__(self, name: str, *, path: str, max_concurrency: int = 1024) -> None:
+        self.name = name
+        self.path = Path(path)
+        self.max_concurrency = max_concurrency
+        self._problems: dict[str, ReplayProblem] | None = None
+        self._digest: str | None = None
+
+    def problems(self) -> dict[str, ReplayProblem]:
+        if self._problems is None:
+            self._problems = {p.problem_id: p for p in load_replay(self.path)}
+        return self._problems
+
+    def fingerprint_parts(self) -> dict[str, Any]:
+        if self._digest is None:
+            self._digest = hashlib.sha256(self.path.read_bytes()).hexdigest()
+        return {"kind": self.kind, "file": self.path.name, "sha256": self._digest}
+
+    async def generate(self, request: GenerationRequest) -> list[Completion]:
+        problem = self.problems().get(request.problem_id)
+        if problem is None:
+            raise BadRequestError(f"model {self.name}: {self.path.name} has no problem {request.problem_id!r}")
+        out = []
+        for seed in request.seeds:
+            i = random.Random(seed).randrange(len(problem.answers))
+            answer = problem.answers[i]
+            text = f"\\boxed{{{answer}}}" if answer else ""
+            out.append(Completion(text, 0, problem.tokens[i], "stop", 0.0))
+        return out
+
+    async def health(self) -> Health:
+        n = len(self.problems())
+        return Health(True, f"{n} recorded problems in {self.path.name}")
+
+    async def aclose(self) -> None:
+        return None

@@ -1,0 +1,133 @@
+"""SGLang's HTTP server on GPU workers (one URL, several, or an sglang-router in front).
+
+Raw-text models use the native `POST /generate` with `sampling_params.n`, so the prompt is prefilled
+once and shared by the n samples; chat models use SGLang's `/v1/chat/completions`, which accepts `n`
+too and applies the model's own chat template. Readiness is `GET /health_generate`, which only
+answers once the server can really generate.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from typing import Any
+
+import httpx
+
+from chorus.errors import ChorusError, TransientError
+from tasks.backends.base import Completion, GenerationRequest, Health
+from tasks.backends.http import classify, post_json, with_retries
+from tasks.backends.openai_compat import parse_openai_response
+
+
+class SGLangBackend:
+    kind = "sglang"
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        endpoints: list[str],
+        model: str,
+        chat: bool = True,
+        max_concurrency: int = 64,
+        timeout_s: float = 600.0,
+    ) -> None:
+        if not endpoints:
+            raise ChorusError(f"model {name}: no SGLang endpoint configured")
+        self.name = name
+        self.endpoints = [e.rstrip("/") for e in endpoints]
+        self.model = model
+        self.chat = chat
+        self.max_concurrency = max_concurrency
+        self._client = httpx.AsyncClient(timeout=httpx.Timeout(timeout_s, connect=10.0))
+        self._next = itertools.cycle(self.endpoints)
+
+    def fingerprint_parts(self) -> dict[str, Any]:
+        return {"kind": self.kind, "model": self.model, "mode": "chat" if self.chat else "text"}
+
+    def _native_body(self, request: GenerationRequest) -> dict[str, Any]:
+        p = request.params
+        params: dict[str, Any] = {
+            "n": len(request.indices),
+            "max_new_tokens": p.max_tokens,
+            "temperature": p.temperature,
+            "top_p": p.top_p,
+            # Ignored unless the server runs with --enable-deterministic-inference; sent for the record.
+            "sampling_seed": request.seeds[0],
+        }
+        if p.stop:
+            params["stop"] = list(p.stop)
+        return {"text": request.prompt.text, "sampling_params": params}
+
+    def _chat_body(self, request: GenerationRequest) -> dict[str, Any]:
+        p = request.params
+        body: dict[str, Any] = {
+            "model": self.model,
+            "messages": request.prompt.chat_messages(),
+            "n": len(request.indices),
+            "max_tokens": p.max_tokens,
+            "temperature": p.temperature,
+            "top_p": p.top_p,
+            "seed": request.seeds[0],
+        }
+        if p.stop:
+            body["stop"] = list(p.stop)
+        return body
+
+    async def generate(self, request: GenerationRequest) -> list[Completion]:
+        n = len(request.indices)
+
+        async def once() -> list[Completion]:
+            base = next(self._next)
+            started = time.perf_counter()
+            if self.chat:
+                url = f"{base}/v1/chat/completions"
+                data = await post_json(self._client, url, self._chat_body(request))
+                return parse_openai_response(data, n, time.perf_counter() - started, url)
+            url = f"{base}/generate"
+            data = await post_json(self._client, url, self._native_body(request))
+            return parse_native_response(data, n, time.perf_counter() - started, url)
+
+        return await with_retries(once)
+
+    async def health(self) -> Health:
+        states: dict[str, str] = {}
+        for base in self.endpoints:
+            try:
+                r = await self._client.get(f"{base}/health_generate", timeout=30.0)
+                r.raise_for_status()
+                states[base] = "ok"
+            except httpx.HTTPError as exc:
+                states[base] = str(classify(exc, base))
+        ok = all(v == "ok" for v in states.values())
+        return Health(ok, "ok" if ok else "; ".join(v for v in states.values() if v != "ok"), states)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+def parse_native_response(data: Any, n: int, latency: float, where: str) -> list[Completion]:
+    """`/generate` answers a dict for n = 1 and a list of dicts for n > 1."""
+    items = data if isinstance(data, list) else [data]
+    if len(items) != n:
+        raise TransientError(f"{where}: asked for {n} samples, got {len(items)}")
+    out = []
+    for item in items:
+        try:
+            meta = item["meta_info"]
+            reason = meta.get("finish_reason")
+            if isinstance(reason, dict):
+                reason = reason.get("type")
+            out.append(
+                Completion(
+                    str(item["text"]),
+                    int(meta.get("prompt_tokens", 0)),
+                    int(meta.get("completion_tokens", 0)),
+                    str(reason or "unknown"),
+                    latency / n,
+                )
+            )
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise TransientError(f"{where}: malformed /generate response ({exc})") from None
+    return out

@@ -1,0 +1,127 @@
+"""Sampling through the cache: serve what exists, generate only the missing sample indices.
+
+Each finished request is written at once (insert-or-ignore), so a killed run loses at most the
+requests that were in flight, and a rerun generates exactly the samples that are still missing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from storage.cache import Generation, GenerationCache
+from storage.keys import canonical_json, content_hash, derive_seed
+from tasks.backends.base import Backend, GenerationRequest, Prompt, SamplingParams
+from tasks.backends.registry import ModelSpec
+from tasks.concurrency import endpoint_limiter
+from tasks.datasets import Problem
+
+# Backends that take n in one request share the prompt prefix; cap a request so one slow prompt
+# cannot hold a huge batch hostage.
+MAX_SAMPLES_PER_REQUEST = 64
+
+
+@dataclass
+class SampleStats:
+    """What a chunk asked for and where it came from."""
+
+    problems: int = 0
+    requested: int = 0
+    generated: int = 0
+    cached: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    truncated: int = 0
+
+    def add(self, other: SampleStats) -> SampleStats:
+        for name in self.__dataclass_fields__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        return self
+
+
+@dataclass
+class ProblemSamples:
+    problem_id: str
+    prompt_hash: str
+    generations: list[Generation] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class SamplingJob:
+    """Everything that fixes the cache keys of a run: model, its fingerprint, parameters."""
+
+    spec: ModelSpec
+    model_fp: str
+    params: SamplingParams
+
+    @property
+    def params_hash(self) -> str:
+        return content_hash(self.params.as_key())
+
+    def prompt(self, problem: Problem) -> tuple[Prompt, str]:
+        prompt = self.spec.build_prompt(problem.question)
+        return prompt, content_hash(prompt.as_key())
+
+
+def _requests(job: SamplingJob, backend: Backend, problem: Problem, prompt: Prompt, prompt_hash: str,
+              missing: list[int]) -> list[GenerationRequest]:
+    # llama.cpp ignores n: one request per sample, each with its own derived seed.
+    per_request = MAX_SAMPLES_PER_REQUEST if getattr(backend, "supports_n", True) else 1
+    out = []
+    for start in range(0, len(missing), per_request):
+        idx = tuple(missing[start : start + per_request])
+        seeds = tuple(derive_seed(job.model_fp, prompt_hash, job.params_hash, i) for i in idx)
+        out.append(GenerationRequest(problem.id, prompt, job.params, idx, seeds))
+    return out
+
+
+async def sample_problems(
+    job: SamplingJob,
+    problems: list[Problem],
+    n: int,
+    cache: GenerationCache,
+    backend: Backend,
+    *,
+    on_problem_done: Callable[[int], None] | None = None,
+) -> tuple[list[ProblemSamples], SampleStats]:
+    """Samples 0..n-1 of every problem, from the cache where present, generated otherwise."""
+    prompts = {p.id: job.prompt(p) for p in problems}
+    hashes = [h for _, h in prompts.values()]
+    await asyncio.to_thread(cache.register, prompts=[(h, canonical_json(pr.as_key())) for pr, h in prompts.values()])
+    found = await asyncio.to_thread(cache.get, job.model_fp, job.params_hash, hashes, n)
+    limiter = endpoint_limiter(job.model_fp + ",".join(job.spec.endpoints), backend.max_concurrency)
+    stats = SampleStats(problems=len(problems), requested=n * len(problems))
+
+    async def one(problem: Problem) -> ProblemSamples:
+        prompt, prompt_hash = prompts[problem.id]
+        have = dict(found[prompt_hash])
+        missing = [i for i in range(n) if i not in have]
+        for request in _requests(job, backend, problem, prompt, prompt_hash, missing):
+            async with limiter:
+                completions = await backend.generate(request)
+            fresh = [
+                Generation(job.model_fp, prompt_hash, job.params_hash, i, c.text, None, c.prompt_tokens,
+                           c.completion_tokens, c.finish_reason, c.latency_s, seed)
+                for i, seed, c in zip(request.indices, request.seeds, completions, strict=True)
+            ]
+            await asyncio.to_thread(cache.put, fresh)
+            for g in fresh:
+                have[g.sample_index] = g
+            stats.generated += len(fresh)
+        stats.cached += n - len(missing)
+        gens = [have[i] for i in range(n)]
+        stats.prompt_tokens += sum(g.prompt_tokens for g in gens)
+        stats.completion_tokens += sum(g.completion_tokens for g in gens)
+        stats.truncated += sum(g.finish_reason == "length" for g in gens)
+        if on_problem_done:
+            on_problem_done(n)
+        return ProblemSamples(problem.id, prompt_hash, gens)
+
+    try:
+        async with asyncio.TaskGroup() as group:
+            running = [group.create_task(one(p)) for p in problems]
+    except ExceptionGroup as eg:
+        # The first failure is the one to report and to judge retryable; the rest were cancelled.
+        raise eg.exceptions[0] from None
+    return [t.result() for t in running], stats

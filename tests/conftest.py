@@ -1,0 +1,47 @@
+"""Test isolation: every session gets its own Prefect home and every test its own CHORUS_HOME.
+
+Prefect reads its settings at import, so they are set here, before anything imports prefect.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+_session_dir = Path(tempfile.mkdtemp(prefix="chorus-tests-"))
+os.environ["PREFECT_HOME"] = str(_session_dir / "prefect")
+os.environ["PREFECT_RESULTS_LOCAL_STORAGE_PATH"] = str(_session_dir / "prefect" / "results")
+os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"] = "120"
+os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+os.environ["DO_NOT_TRACK"] = "1"
+os.environ.pop("PREFECT_API_URL", None)
+os.environ.pop("CHORUS_DATABASE_URL", None)
+os.environ.pop("CHORUS_CONFIG", None)
+
+import pytest  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data" / "boinf"
+EXAMPLES = REPO / "examples"
+
+
+@pytest.fixture(autouse=True)
+def chorus_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh data directory (and so a fresh SQLite cache) for every test."""
+    home = tmp_path / "chorus-home"
+    monkeypatch.setenv("CHORUS_HOME", str(home))
+    monkeypatch.delenv("CHORUS_DATABASE_URL", raising=False)
+    return home
+
+
+@pytest.fixture(scope="session")
+def prefect_api():
+    """One isolated Prefect API (ephemeral server under the session's PREFECT_HOME)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+pytest_plugins = ["tests.fixtures.servers"]

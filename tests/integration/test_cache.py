@@ -1,0 +1,99 @@
+"""The generation cache on real SQLite files and a real PostgreSQL server."""
+
+from __future__ import annotations
+
+import multiprocessing
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from storage.cache import Generation, GenerationCache
+from storage.engine import current_revision, head_revision, make_engine, open_engine, upgrade
+
+
+def gen(i: int, prompt: str = "p", text_: str | None = None) -> Generation:
+    return Generation("fp", prompt, "params", i, text_ or f"text {i}", None, 5, 7, "stop", 0.1, 1000 + i)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'cache.db'}"
+    url: str = request.getfixturevalue("postgres_url")
+    engine = make_engine(url)
+    with engine.begin() as conn:  # each test starts from a blank database
+        conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+    engine.dispose()
+    return url
+
+
+def test_insert_or_ignore_never_overwrites(db_url: str) -> None:
+    cache = GenerationCache(open_engine(db_url))
+    assert cache.put([gen(0), gen(1)]) == 2
+    # The same keys again, with other text: nothing is inserted and nothing is overwritten.
+    assert cache.put([gen(0, text_="changed"), gen(1), gen(2)]) == 1
+    found = cache.get("fp", "params", ["p"], n=10)["p"]
+    assert sorted(found) == [0, 1, 2]
+    assert found[0].text == "text 0"
+    assert cache.count_keys([("fp", "p", "params", i) for i in range(3)]) == 3
+
+
+def test_get_only_returns_requested_indices_and_prompts(db_url: str) -> None:
+    cache = GenerationCache(open_engine(db_url))
+    cache.put([gen(i, "p") for i in range(5)] + [gen(i, "q") for i in range(2)])
+    found = cache.get("fp", "params", ["p", "q", "r"], n=3)
+    assert {k: sorted(v) for k, v in found.items()} == {"p": [0, 1, 2], "q": [0, 1], "r": []}
+    assert cache.get("fp", "other-params", ["p"], n=3) == {"p": {}}
+
+
+def test_stats_per_model(db_url: str) -> None:
+    cache = GenerationCache(open_engine(db_url))
+    cache.register(model=("fp", "smollm2", "llamacpp", "smollm2"), prompts=[("p", "{}")], params=("params", "{}"))
+    cache.put([gen(i) for i in range(4)])
+    stats = cache.stats()
+    assert (stats.generations, stats.models, stats.prompts, stats.completion_tokens) == (4, 1, 1, 28)
+    assert stats.per_model == [{"model": "smollm2", "backend": "llamacpp", "generations": 4, "completion_tokens": 28}]
+
+
+def test_migrations_from_blank_and_from_old(db_url: str) -> None:
+    engine = make_engine(db_url)
+    assert current_revision(engine) is None
+    upgrade(engine, "0001")  # the oldest schema, with data in it
+    GenerationCache(engine).put([gen(0)])
+    upgrade(engine)
+    assert current_revision(engine) == head_revision()
+    assert sorted(GenerationCache(engine).get("fp", "params", ["p"], 5)["p"]) == [0]
+    open_engine(db_url)  # already current: a no-op
+    assert current_revision(engine) == head_revision()
+
+
+def _writer(url: str, worker: int) -> None:
+    cache = GenerationCache(open_engine(url))
+    for start in range(0, 200, 10):
+        cache.put([gen(i, text_=f"w{worker}") for i in range(start, start + 10)])
+
+
+def test_two_processes_writing_the_same_keys(db_url: str) -> None:
+    open_engine(db_url)
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_writer, args=(db_url, w)) for w in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+    assert [p.exitcode for p in procs] == [0, 0]
+    engine = make_engine(db_url)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT COUNT(*) FROM generations")).scalar_one() == 200
+
+
+def test_unwritable_database_is_one_clear_error(tmp_path: Path) -> None:
+    from chorus.errors import ChorusError
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")  # even root cannot create a folder under a file
+    with pytest.raises(ChorusError, match=r"cannot create .*a-file"):
+        open_engine(f"sqlite:///{blocker / 'cache.db'}")
+    with pytest.raises(ChorusError, match="not a usable database URL"):
+        open_engine("nosuchdialect://x")
