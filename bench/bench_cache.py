@@ -22,8 +22,22 @@ from storage.engine import open_engine
 def insert_and_read(url: str, rows: int, batch: int = 1000) -> dict[str, float]:
     cache = GenerationCache(open_engine(url))
     prompts = [f"{i:064x}" for i in range(rows // 10)]
-    gens = [Generation("fp" * 16, prompts[i // 10], "pp" * 32, i % 10, "The answer is \\boxed{42}." * 4, None,
-                       40, 60, "stop", 0.5, i) for i in range(rows)]
+    gens = [
+        Generation(
+            "fp" * 16,
+            prompts[i // 10],
+            "pp" * 32,
+            i % 10,
+            "The answer is \\boxed{42}." * 4,
+            None,
+            40,
+            60,
+            "stop",
+            0.5,
+            i,
+        )
+        for i in range(rows)
+    ]
     t0 = time.perf_counter()
     for start in range(0, rows, batch):
         cache.put(gens[start : start + batch])
@@ -36,8 +50,12 @@ def insert_and_read(url: str, rows: int, batch: int = 1000) -> dict[str, float]:
     again = cache.put(gens[:10_000])
     ignore_s = time.perf_counter() - t0
     assert again == 0
-    return {"rows": rows, "insert_rows_per_s": rows / insert_s, "read_rows_per_s": rows / read_s,
-            "reinsert_10k_s": ignore_s}
+    return {
+        "rows": rows,
+        "insert_rows_per_s": rows / insert_s,
+        "read_rows_per_s": rows / read_s,
+        "reinsert_10k_s": ignore_s,
+    }
 
 
 def cached_rerun(url: str, tmp: Path) -> dict[str, float]:
@@ -48,7 +66,9 @@ def cached_rerun(url: str, tmp: Path) -> dict[str, float]:
     dataset = tmp / "ds.jsonl"
     with replay.open("w") as r, dataset.open("w") as d:
         for i in range(1000):
-            r.write(json.dumps({"problem_num": i, "gold_answer": "1", "all_answers": [[str(i % 7), 100], ["1", 90]]}) + "\n")
+            r.write(
+                json.dumps({"problem_num": i, "gold_answer": "1", "all_answers": [[str(i % 7), 100], ["1", 90]]}) + "\n"
+            )
             d.write(json.dumps({"id": i, "question": f"q{i}"}) + "\n")
     cfg = tmp / "chorus.toml"
     cfg.write_text(f'[models.rep]\nbackend = "replay"\npath = "{replay}"\n')

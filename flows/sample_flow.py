@@ -46,7 +46,7 @@ async def sample_flow(
     chunks = chunked(problems, chunk_size)
     progress = ProgressArtifact(len(problems), f"sampling {model} x{n} on {dataset}")
     with local_model_servers([job.spec]) as (ready,):
-        job = type(job)(ready, job.model_fp, job.params)
+        job = job.with_spec(ready)
         await check_endpoint(ready)
 
         async def run(chunk: list) -> object:

@@ -59,15 +59,17 @@ class GenerationCache:
     def _ignore_existing(self, table: type, rows: list[dict[str, object]]) -> int:
         if not rows:
             return 0
-        stmt = self._insert(table).on_conflict_do_nothing()
+        # RETURNING counts what was really inserted; rowcount is unreliable for batched inserts.
+        key = table.__table__.primary_key.columns.values()[0]
+        stmt = self._insert(table).on_conflict_do_nothing().returning(key)
         try:
             with self.engine.begin() as conn:
-                result = conn.execute(stmt, rows)
+                inserted = len(conn.execute(stmt, rows).all())
         except SQLAlchemyError as exc:
             raise ChorusError(
                 f"cache {redact_url(str(self.engine.url))}: write failed ({str(exc).splitlines()[0]})"
             ) from None
-        return max(result.rowcount, 0)
+        return inserted
 
     def register(
         self,
@@ -132,9 +134,7 @@ class GenerationCache:
 
     def stats(self) -> CacheStats:
         with self.engine.connect() as conn:
-            gens = conn.execute(
-                select(func.count(), func.coalesce(func.sum(GenerationRow.completion_tokens), 0))
-            ).one()
+            gens = conn.execute(select(func.count(), func.coalesce(func.sum(GenerationRow.completion_tokens), 0))).one()
             n_models = conn.execute(select(func.count()).select_from(ModelRow)).scalar_one()
             n_prompts = conn.execute(select(func.count()).select_from(PromptRow)).scalar_one()
             per_model = conn.execute(

@@ -38,8 +38,9 @@ def open_cache(db_url: str) -> str:
 
 
 @task(name="plan-sampling")
-def plan_sampling(spec: ModelSpec, max_tokens: int | None, temperature: float | None,
-                  top_p: float | None) -> SamplingJob:
+def plan_sampling(
+    spec: ModelSpec, max_tokens: int | None, temperature: float | None, top_p: float | None
+) -> SamplingJob:
     """Validate the sampling parameters and fix the cache keys, before anything is written."""
     params = spec.sampling_params(max_tokens=max_tokens, temperature=temperature, top_p=top_p)
     return SamplingJob(spec, model_fingerprint(spec), params)
@@ -51,8 +52,10 @@ def register_job(job: SamplingJob, db_url: str) -> None:
     spec = job.spec
     cache = GenerationCache(shared_engine(db_url))
     ref = spec.model or str(spec.path or spec.name)
-    cache.register(model=(job.model_fp, spec.name, spec.backend, ref),
-                   params=(job.params_hash, canonical_json(job.params.as_key())))
+    cache.register(
+        model=(job.model_fp, spec.name, spec.backend, ref),
+        params=(job.params_hash, canonical_json(job.params.as_key())),
+    )
 
 
 @task(name="check-endpoint", retries=2, retry_delay_seconds=3, retry_condition_fn=is_transient)
@@ -95,8 +98,7 @@ def summarise(stats: list[SampleStats], model: str, dataset: str, wall_s: float)
     total = SampleStats()
     for s in stats:
         total.add(s)
-    summary: dict[str, object] = {"model": model, "dataset": dataset, **asdict(total),
-                                  "wall_s": round(wall_s, 3)}
+    summary: dict[str, object] = {"model": model, "dataset": dataset, **asdict(total), "wall_s": round(wall_s, 3)}
     create_table_artifact(
         key="sample-summary",
         table=[{"metric": k, "value": str(v)} for k, v in summary.items()],

@@ -7,8 +7,8 @@ requests that were in flight, and a rerun generates exactly the samples that are
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 
 from storage.cache import Generation, GenerationCache
 from storage.keys import canonical_json, content_hash, derive_seed
@@ -59,13 +59,18 @@ class SamplingJob:
     def params_hash(self) -> str:
         return content_hash(self.params.as_key())
 
+    def with_spec(self, spec: ModelSpec) -> SamplingJob:
+        """The same job served at `spec`'s endpoints (the fingerprint, and so the keys, stay)."""
+        return replace(self, spec=spec)
+
     def prompt(self, problem: Problem) -> tuple[Prompt, str]:
         prompt = self.spec.build_prompt(problem.question)
         return prompt, content_hash(prompt.as_key())
 
 
-def _requests(job: SamplingJob, backend: Backend, problem: Problem, prompt: Prompt, prompt_hash: str,
-              missing: list[int]) -> list[GenerationRequest]:
+def _requests(
+    job: SamplingJob, backend: Backend, problem: Problem, prompt: Prompt, prompt_hash: str, missing: list[int]
+) -> list[GenerationRequest]:
     # llama.cpp ignores n: one request per sample, each with its own derived seed.
     per_request = MAX_SAMPLES_PER_REQUEST if getattr(backend, "supports_n", True) else 1
     out = []
@@ -79,30 +84,44 @@ def _requests(job: SamplingJob, backend: Backend, problem: Problem, prompt: Prom
 async def sample_problems(
     job: SamplingJob,
     problems: list[Problem],
-    n: int,
+    n: int | Mapping[str, int],
     cache: GenerationCache,
     backend: Backend,
     *,
     on_problem_done: Callable[[int], None] | None = None,
 ) -> tuple[list[ProblemSamples], SampleStats]:
-    """Samples 0..n-1 of every problem, from the cache where present, generated otherwise."""
+    """Samples 0..n-1 of every problem (n per problem id when a mapping), from the cache where
+    present, generated otherwise."""
+    targets = {p.id: (n if isinstance(n, int) else n[p.id]) for p in problems}
     prompts = {p.id: job.prompt(p) for p in problems}
     hashes = [h for _, h in prompts.values()]
     await asyncio.to_thread(cache.register, prompts=[(h, canonical_json(pr.as_key())) for pr, h in prompts.values()])
-    found = await asyncio.to_thread(cache.get, job.model_fp, job.params_hash, hashes, n)
+    found = await asyncio.to_thread(cache.get, job.model_fp, job.params_hash, hashes, max(targets.values(), default=0))
     limiter = endpoint_limiter(job.model_fp + ",".join(job.spec.endpoints), backend.max_concurrency)
-    stats = SampleStats(problems=len(problems), requested=n * len(problems))
+    stats = SampleStats(problems=len(problems), requested=sum(targets.values()))
 
     async def one(problem: Problem) -> ProblemSamples:
+        n = targets[problem.id]
         prompt, prompt_hash = prompts[problem.id]
-        have = dict(found[prompt_hash])
+        have = {i: g for i, g in found[prompt_hash].items() if i < n}
         missing = [i for i in range(n) if i not in have]
         for request in _requests(job, backend, problem, prompt, prompt_hash, missing):
             async with limiter:
                 completions = await backend.generate(request)
             fresh = [
-                Generation(job.model_fp, prompt_hash, job.params_hash, i, c.text, None, c.prompt_tokens,
-                           c.completion_tokens, c.finish_reason, c.latency_s, seed)
+                Generation(
+                    job.model_fp,
+                    prompt_hash,
+                    job.params_hash,
+                    i,
+                    c.text,
+                    None,
+                    c.prompt_tokens,
+                    c.completion_tokens,
+                    c.finish_reason,
+                    c.latency_s,
+                    seed,
+                )
                 for i, seed, c in zip(request.indices, request.seeds, completions, strict=True)
             ]
             await asyncio.to_thread(cache.put, fresh)

@@ -29,8 +29,12 @@ class SamplingParams:
         return self
 
     def as_key(self) -> dict[str, Any]:
-        return {"max_tokens": self.max_tokens, "temperature": self.temperature, "top_p": self.top_p,
-                "stop": list(self.stop)}
+        return {
+            "max_tokens": self.max_tokens,
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "stop": list(self.stop),
+        }
 
 
 @dataclass(frozen=True)

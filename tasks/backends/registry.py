@@ -28,17 +28,25 @@ BACKEND_KINDS = ("sglang", "openai", "llamacpp", "replay")
 
 # Gemma-3-270M is a base model: a few-shot completion prompt, one line per answer.
 GEMMA_FEW_SHOT = (
-    "Q: What is 12 + 7?\nA: The answer is 19.\n\n"
-    "Q: What is 9 * 6?\nA: The answer is 54.\n\n"
-    "Q: {question}\nA:"
+    "Q: What is 12 + 7?\nA: The answer is 19.\n\nQ: What is 9 * 6?\nA: The answer is 54.\n\nQ: {question}\nA:"
 )
 
 BUILTIN: dict[str, dict[str, Any]] = {
-    "smollm2": {"backend": "llamacpp", "model": "smollm2", "chat": True, "max_concurrency": 2,
-                "sampling": {"temperature": 0.7, "max_tokens": 256}},
-    "gemma3": {"backend": "llamacpp", "model": "gemma3", "chat": False, "max_concurrency": 2,
-               "prompt_template": GEMMA_FEW_SHOT,
-               "sampling": {"temperature": 0.7, "max_tokens": 48, "stop": ["\n\n", "\nQ:"]}},
+    "smollm2": {
+        "backend": "llamacpp",
+        "model": "smollm2",
+        "chat": True,
+        "max_concurrency": 2,
+        "sampling": {"temperature": 0.7, "max_tokens": 256},
+    },
+    "gemma3": {
+        "backend": "llamacpp",
+        "model": "gemma3",
+        "chat": False,
+        "max_concurrency": 2,
+        "prompt_template": GEMMA_FEW_SHOT,
+        "sampling": {"temperature": 0.7, "max_tokens": 48, "stop": ["\n\n", "\nQ:"]},
+    },
 }
 DEFAULT_MODEL = "smollm2"
 
@@ -94,11 +102,13 @@ def _spec(name: str, raw: dict[str, Any], where: str) -> ModelSpec:
         eps = values["endpoints"]
         values["endpoints"] = tuple([eps] if isinstance(eps, str) else eps)
     if backend == "replay" and not values.get("path"):
-        raise ChorusError(f"{where}: model {name}: a replay model needs path = \"FILE.jsonl\"")
+        raise ChorusError(f'{where}: model {name}: a replay model needs path = "FILE.jsonl"')
     if backend in ("sglang", "openai") and not values.get("endpoints"):
-        raise ChorusError(f"{where}: model {name}: backend {backend} needs endpoints = [\"http://...\"]")
+        raise ChorusError(f'{where}: model {name}: backend {backend} needs endpoints = ["http://..."]')
     if values.get("path") and backend == "replay" and not Path(values["path"]).is_absolute():
-        values["path"] = str((Path(where).parent / values["path"]).resolve()) if Path(where).is_file() else values["path"]
+        values["path"] = (
+            str((Path(where).parent / values["path"]).resolve()) if Path(where).is_file() else values["path"]
+        )
     try:
         return ModelSpec(name=name, **values)
     except TypeError as exc:
@@ -152,12 +162,23 @@ def create_backend(spec: ModelSpec) -> Backend:
     if spec.backend == "replay":
         return ReplayBackend(spec.name, path=str(spec.path), max_concurrency=spec.max_concurrency)
     if spec.backend == "sglang":
-        return SGLangBackend(spec.name, endpoints=list(spec.endpoints), model=spec.model, chat=spec.chat,
-                             max_concurrency=spec.max_concurrency)
+        return SGLangBackend(
+            spec.name,
+            endpoints=list(spec.endpoints),
+            model=spec.model,
+            chat=spec.chat,
+            max_concurrency=spec.max_concurrency,
+        )
     supports_n = spec.supports_n if spec.supports_n is not None else spec.backend == "openai"
-    backend = OpenAIBackend(spec.name, endpoints=list(spec.endpoints), model=spec.model or spec.name,
-                            chat=spec.chat, api_key_env=spec.api_key_env, supports_n=supports_n,
-                            max_concurrency=spec.max_concurrency)
+    backend = OpenAIBackend(
+        spec.name,
+        endpoints=list(spec.endpoints),
+        model=spec.model or spec.name,
+        chat=spec.chat,
+        api_key_env=spec.api_key_env,
+        supports_n=supports_n,
+        max_concurrency=spec.max_concurrency,
+    )
     if spec.backend == "llamacpp":
         backend.kind = "llamacpp"
     return backend
@@ -167,8 +188,11 @@ def model_fingerprint(spec: ModelSpec) -> str:
     """What generated, not where: the same weights and prompt format share a cache on any server."""
     if spec.fingerprint:
         return spec.fingerprint
-    parts: dict[str, Any] = {"mode": "chat" if spec.chat else "text", "system": spec.system,
-                             "template": spec.prompt_template}
+    parts: dict[str, Any] = {
+        "mode": "chat" if spec.chat else "text",
+        "system": spec.system,
+        "template": spec.prompt_template,
+    }
     if spec.backend == "llamacpp":
         from tasks.backends.local_server import embedded_model_path
 

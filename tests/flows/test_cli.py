@@ -22,8 +22,13 @@ ARITH = str(EXAMPLES / "arithmetic.jsonl")
 
 
 def chorus(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "chorus.cli", *args], capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "chorus.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def count(db_file: Path) -> int:
@@ -53,8 +58,9 @@ def assert_one_line_error(proc: subprocess.CompletedProcess[str], *fragments: st
         ('{"id": 1, "question": ""}\n', ("bad.jsonl:1", "empty question")),
     ],
 )
-def test_bad_dataset_fails_with_file_and_line_and_writes_nothing(tmp_path: Path, content: str,
-                                                                  fragments: tuple[str, ...]) -> None:
+def test_bad_dataset_fails_with_file_and_line_and_writes_nothing(
+    tmp_path: Path, content: str, fragments: tuple[str, ...]
+) -> None:
     bad = tmp_path / "bad.jsonl"
     bad.write_text(content)
     db = tmp_path / "c.db"
@@ -87,7 +93,9 @@ def test_unreachable_endpoint_and_unwritable_db(tmp_path: Path) -> None:
     from tasks.backends.local_server import free_port
 
     cfg = tmp_path / "chorus.toml"
-    cfg.write_text(f'[models.remote]\nbackend = "openai"\nendpoints = ["http://127.0.0.1:{free_port()}"]\nmodel = "m"\n')
+    cfg.write_text(
+        f'[models.remote]\nbackend = "openai"\nendpoints = ["http://127.0.0.1:{free_port()}"]\nmodel = "m"\n'
+    )
     db = tmp_path / "c.db"
     proc = chorus("sample", "--dataset", ARITH, "--model", "remote", "--config", str(cfg), "--db", f"sqlite:///{db}")
     assert_one_line_error(proc, "model remote", "cannot connect")
@@ -116,10 +124,30 @@ def test_sigkill_mid_run_then_rerun_generates_exactly_the_missing(tmp_path: Path
     cfg = tmp_path / "chorus.toml"
     cfg.write_text(f'[models.smollm2]\nbackend = "llamacpp"\nmodel = "smollm2"\nendpoints = ["{llama_server}"]\n')
     db = tmp_path / "c.db"
-    args = ["sample", "--dataset", ARITH, "--limit", "12", "-n", "3", "--max-tokens", "24", "--config", str(cfg),
-            "--db", f"sqlite:///{db}", "--chunk-size", "2", "--json"]
-    proc = subprocess.Popen([sys.executable, "-m", "chorus.cli", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, start_new_session=True)
+    args = [
+        "sample",
+        "--dataset",
+        ARITH,
+        "--limit",
+        "12",
+        "-n",
+        "3",
+        "--max-tokens",
+        "24",
+        "--config",
+        str(cfg),
+        "--db",
+        f"sqlite:///{db}",
+        "--chunk-size",
+        "2",
+        "--json",
+    ]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "chorus.cli", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
     try:
         assert wait_for(lambda: count(db) >= 4, timeout=240), "no generation was written"
     finally:
@@ -133,7 +161,11 @@ def test_sigkill_mid_run_then_rerun_generates_exactly_the_missing(tmp_path: Path
     summary = json.loads(rerun.stdout)
     assert summary["generated"] == 36 - before and summary["cached"] == before
     with make_engine(f"sqlite:///{db}").connect() as conn:
-        dupes = conn.execute(text("SELECT COUNT(*) FROM (SELECT prompt_hash, sample_index FROM generations "
-                                  "GROUP BY model_fp, prompt_hash, params_hash, sample_index HAVING COUNT(*) > 1) d"))
+        dupes = conn.execute(
+            text(
+                "SELECT COUNT(*) FROM (SELECT prompt_hash, sample_index FROM generations "
+                "GROUP BY model_fp, prompt_hash, params_hash, sample_index HAVING COUNT(*) > 1) d"
+            )
+        )
         assert dupes.scalar_one() == 0
     assert count(db) == 36

@@ -23,16 +23,30 @@ def replay_setup(tmp_path: Path) -> tuple[str, str]:
     cfg.write_text(f'[models.qwen4b]\nbackend = "replay"\npath = "{REPLAY}"\n')
     rows = [json.loads(line) for line in REPLAY.read_text().splitlines()]
     dataset = tmp_path / "aime.jsonl"
-    dataset.write_text("".join(
-        json.dumps({"id": r["problem_num"], "question": f"AIME 2024 problem {r['problem_num']}",
-                    "answer": r["gold_answer"]}) + "\n" for r in rows))
+    dataset.write_text(
+        "".join(
+            json.dumps(
+                {
+                    "id": r["problem_num"],
+                    "question": f"AIME 2024 problem {r['problem_num']}",
+                    "answer": r["gold_answer"],
+                }
+            )
+            + "\n"
+            for r in rows
+        )
+    )
     return str(cfg), str(dataset)
 
 
 def rows(db: str) -> list[tuple]:
     with make_engine(db).connect() as conn:
-        return [tuple(r) for r in conn.execute(text(
-            "SELECT prompt_hash, sample_index, text, seed FROM generations ORDER BY prompt_hash, sample_index"))]
+        return [
+            tuple(r)
+            for r in conn.execute(
+                text("SELECT prompt_hash, sample_index, text, seed FROM generations ORDER BY prompt_hash, sample_index")
+            )
+        ]
 
 
 def test_replay_flow_generates_once_then_serves_from_cache(tmp_path: Path) -> None:
@@ -57,13 +71,16 @@ def test_replay_flow_generates_once_then_serves_from_cache(tmp_path: Path) -> No
 @pytest.mark.llama
 def test_embedded_model_flow(tmp_path: Path, llama_server: str) -> None:
     cfg = tmp_path / "chorus.toml"
-    cfg.write_text(f'[models.smollm2]\nbackend = "llamacpp"\nmodel = "smollm2"\nendpoints = ["{llama_server}"]\n'
-                   'max_concurrency = 2\n')
+    cfg.write_text(
+        f'[models.smollm2]\nbackend = "llamacpp"\nmodel = "smollm2"\nendpoints = ["{llama_server}"]\n'
+        "max_concurrency = 2\n"
+    )
     db = f"sqlite:///{tmp_path / 'c.db'}"
     from tests.conftest import EXAMPLES
 
-    kwargs = dict(dataset=str(EXAMPLES / "arithmetic.jsonl"), model="smollm2", n=2, max_tokens=12, db=db,
-                  config=str(cfg), limit=3)
+    kwargs = dict(
+        dataset=str(EXAMPLES / "arithmetic.jsonl"), model="smollm2", n=2, max_tokens=12, db=db, config=str(cfg), limit=3
+    )
     first = asyncio.run(sample_flow(**kwargs))
     assert (first["generated"], first["cached"], first["problems"]) == (6, 0, 3)
     texts = rows(db)

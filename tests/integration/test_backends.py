@@ -16,8 +16,13 @@ CHAT = Prompt(messages=(("user", "What is 2 + 3? Answer with a number."),))
 
 
 def request(prompt: Prompt, n: int, max_tokens: int = 12, seeds: tuple[int, ...] | None = None) -> GenerationRequest:
-    return GenerationRequest("p1", prompt, SamplingParams(max_tokens=max_tokens, temperature=0.8),
-                             tuple(range(n)), seeds or tuple(range(100, 100 + n)))
+    return GenerationRequest(
+        "p1",
+        prompt,
+        SamplingParams(max_tokens=max_tokens, temperature=0.8),
+        tuple(range(n)),
+        seeds or tuple(range(100, 100 + n)),
+    )
 
 
 @pytest.mark.llama
@@ -76,6 +81,7 @@ def test_unreachable_endpoint_is_transient() -> None:
 
 def test_sglang_native_generate_shares_one_request_for_n() -> None:
     with SGLangStandIn() as server:
+
         async def run() -> list:
             backend = SGLangBackend("m", endpoints=[server.url], model="m", chat=False)
             try:
@@ -95,6 +101,7 @@ def test_sglang_native_generate_shares_one_request_for_n() -> None:
 
 def test_sglang_single_sample_dict_and_length_finish() -> None:
     with SGLangStandIn() as server:
+
         async def run() -> list:
             backend = SGLangBackend("m", endpoints=[server.url], model="m", chat=False)
             try:
@@ -108,6 +115,7 @@ def test_sglang_single_sample_dict_and_length_finish() -> None:
 
 def test_sglang_chat_route_and_round_robin() -> None:
     with SGLangStandIn() as a, SGLangStandIn() as b:
+
         async def run() -> None:
             backend = SGLangBackend("m", endpoints=[a.url, b.url], model="m", chat=True)
             try:
@@ -124,6 +132,7 @@ def test_sglang_chat_route_and_round_robin() -> None:
 
 def test_sglang_health_generate_reports_warming_server() -> None:
     with SGLangStandIn(warmup_s=60) as server:
+
         async def run():  # type: ignore[no-untyped-def]
             backend = SGLangBackend("m", endpoints=[server.url], model="m")
             try:

@@ -39,7 +39,7 @@ def test_toml_registry_adds_models(tmp_path: Path) -> None:
         ('[models.x]\nbackend = "vllm"\n', "backend must be one of"),
         ('[models.x]\nbackend = "sglang"\n', "needs endpoints"),
         ('[models.x]\nbackend = "replay"\n', "needs path"),
-        ('[models.x]\nbackend = "openai"\nendpoints = ["http://a"]\ncolour = 1\n', "unknown key(s) colour"),
+        ('[models.x]\nbackend = "openai"\nendpoints = ["http://a"]\ncolour = 1\n', r"unknown key\(s\) colour"),
         ("[models\n", "not valid TOML"),
     ],
 )
@@ -57,8 +57,13 @@ def test_unknown_model_lists_known_ones() -> None:
 
 @pytest.mark.parametrize(
     ("kwargs", "flag"),
-    [({"max_tokens": 0}, "--max-tokens"), ({"temperature": -1.0}, "--temperature"),
-     ({"temperature": float("nan")}, "--temperature"), ({"top_p": 0.0}, "--top-p"), ({"top_p": 1.5}, "--top-p")],
+    [
+        ({"max_tokens": 0}, "--max-tokens"),
+        ({"temperature": -1.0}, "--temperature"),
+        ({"temperature": float("nan")}, "--temperature"),
+        ({"top_p": 0.0}, "--top-p"),
+        ({"top_p": 1.5}, "--top-p"),
+    ],
 )
 def test_invalid_sampling_parameters_name_the_flag(kwargs: dict[str, float], flag: str) -> None:
     with pytest.raises(ChorusError, match=flag):

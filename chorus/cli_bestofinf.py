@@ -1,0 +1,164 @@
+"""`chorus vote` (adaptive sampling on live models) and `chorus simulate` (recorded answers)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from chorus.cli_common import ConfigOpt, DbOpt, JsonOpt, app, out, preflight, print_summary
+from chorus.errors import ChorusError
+
+
+def _floats(text: str, flag: str) -> list[float]:
+    try:
+        return [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise ChorusError(f"{flag} {text}: expected comma-separated numbers") from None
+
+
+@app.command()
+def vote(
+    dataset: Annotated[str, typer.Option("--dataset", help="JSONL or CSV with id, question, optional answer.")],
+    model: Annotated[
+        list[str] | None, typer.Option("--model", help="NAME or NAME=WEIGHT; repeat for a weighted mixture.")
+    ] = None,
+    rule: Annotated[str, typer.Option("--rule", help="bayes | fixed | beta | esc")] = "bayes",
+    threshold: Annotated[
+        float | None,
+        typer.Option(
+            "--threshold", help="B for bayes (default 10); N for fixed; probability for beta; window for esc."
+        ),
+    ] = None,
+    max_samples: Annotated[int, typer.Option("--max-samples", help="N_max per problem.")] = 32,
+    batch_schedule: Annotated[
+        str | None, typer.Option("--batch-schedule", help="Samples per round, e.g. 1,1,2,4,8 (the last repeats).")
+    ] = None,
+    batch: Annotated[int | None, typer.Option("--batch", help="A constant batch size instead of a schedule.")] = None,
+    answer_kind: Annotated[
+        str | None, typer.Option("--answer-kind", help="math | choice | number (default from the dataset name).")
+    ] = None,
+    alpha: Annotated[float, typer.Option("--alpha", help="Dirichlet-process concentration.")] = 0.3,
+    compat: Annotated[
+        str, typer.Option("--compat", help="chorus (exact Bayes factor) or authors (their published code).")
+    ] = "chorus",
+    max_tokens: Annotated[int | None, typer.Option("--max-tokens")] = None,
+    temperature: Annotated[float | None, typer.Option("--temperature")] = None,
+    baseline: Annotated[
+        bool, typer.Option("--baseline/--no-baseline", help="Also majority-vote a fixed N at the same mean budget.")
+    ] = True,
+    limit: Annotated[int | None, typer.Option("--limit")] = None,
+    chunk_size: Annotated[int, typer.Option("--chunk-size")] = 8,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    db: DbOpt = None,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Adaptive Best-of-∞ voting: sample each problem until the stopping rule says the answer is settled."""
+    from tasks.stopping import make_rule
+    from tasks.vote_tasks import parse_schedule, parse_weighted
+
+    model = model or ["smollm2"]
+    names = [name for name, _ in parse_weighted(model)]
+    parse_schedule(batch_schedule, batch)
+    make_rule(rule, threshold, max_samples, alpha, compat)
+    preflight(names, dataset=dataset, limit=limit, config=config, db=db, max_tokens=max_tokens, temperature=temperature)
+
+    from flows.vote_flow import vote_flow
+
+    summary = asyncio.run(
+        vote_flow(
+            dataset=dataset,
+            models=model,
+            rule=rule,
+            threshold=threshold,
+            max_samples=max_samples,
+            batch_schedule=batch_schedule,
+            batch=batch,
+            answer_kind=answer_kind,
+            alpha=alpha,
+            compat=compat,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            baseline=baseline,
+            db=db,
+            config=config,
+            chunk_size=chunk_size,
+            limit=limit,
+            seed=seed,
+        )
+    )
+    print_summary(f"vote on {dataset}", summary, as_json)
+
+
+@app.command()
+def simulate(
+    replay: Annotated[list[str], typer.Option("--replay", help="Recorded-answers JSONL; repeat for a mixture.")],
+    weights: Annotated[
+        str | None, typer.Option("--weights", help="w1,w2,... one per --replay (default equal).")
+    ] = None,
+    rule: Annotated[str, typer.Option("--rule")] = "bayes",
+    thresholds: Annotated[str, typer.Option("--thresholds")] = "2,5,10,30,100,300",
+    fixed: Annotated[str, typer.Option("--fixed")] = "1,3,5,10,30,100",
+    trials: Annotated[int, typer.Option("--trials")] = 100,
+    max_samples: Annotated[int, typer.Option("--max-samples")] = 100,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    alpha: Annotated[float, typer.Option("--alpha")] = 0.3,
+    compat: Annotated[str, typer.Option("--compat", help="chorus or authors")] = "chorus",
+    keys: Annotated[
+        str, typer.Option("--keys", help="raw (recorded strings, as the paper) or canonical (merge equivalent forms)")
+    ] = "raw",
+    json_out: Annotated[
+        str | None, typer.Option("--json", help="Write the result JSON to this file ('-' = stdout).")
+    ] = None,
+    plot: Annotated[str | None, typer.Option("--plot", help="Write accuracy vs mean samples to this PNG.")] = None,
+) -> None:
+    """Monte Carlo adaptive vs fixed-N majority over recorded answers (a Prefect flow run)."""
+    from tasks.replay_data import load_replay
+
+    w = _floats(weights, "--weights") if weights else None
+    if w is not None and len(w) != len(replay):
+        raise ChorusError(f"--weights {weights}: {len(w)} weights for {len(replay)} --replay files")
+    ths = _floats(thresholds, "--thresholds")
+    fx = [int(x) for x in _floats(fixed, "--fixed")]
+    for path in replay:
+        load_replay(path)  # bad files fail here, in one line, before Prefect starts
+
+    from flows.simulate_flow import simulate_flow
+
+    result = simulate_flow(
+        replay=replay,
+        weights=w,
+        rule=rule,
+        thresholds=ths,
+        fixed=fx,
+        trials=trials,
+        max_samples=max_samples,
+        seed=seed,
+        alpha=alpha,
+        compat=compat,
+        keys=keys,
+        plot=plot,
+    )
+    if json_out == "-":
+        print(json.dumps(result, indent=2))
+        return
+    if json_out:
+        with open(json_out, "w", encoding="utf-8") as fh:
+            json.dump(result, fh, indent=2)
+    table = Table(title=f"simulate ({result['n_problems']} problems, Bo∞ = {result['bo_inf_accuracy']:.4f})")
+    for col in ("setting", "accuracy", "± s.e.", "mean samples", "mean tokens"):
+        table.add_column(col)
+    for label, points in (("B", result["adaptive"]), ("N", result["fixed"])):
+        for p in points:
+            table.add_row(
+                f"{label}={p['setting']:g}",
+                f"{p['accuracy']:.4f}",
+                f"{p['accuracy_se']:.4f}",
+                f"{p['mean_samples']:.2f}",
+                f"{p['mean_tokens']:.0f}",
+            )
+    out.print(table)

@@ -1,0 +1,115 @@
+"""Shared pieces of the `chorus` command: the Typer apps, consoles, common options and output helpers."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from chorus.errors import ChorusError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="chorus: turn many LLM samples into one better answer (Best-of-∞, Fusion-of-N).",
+)
+cache_app = typer.Typer(no_args_is_help=True, help="Inspect the generation cache.")
+db_app = typer.Typer(no_args_is_help=True, help="Manage the cache database schema.")
+app.add_typer(cache_app, name="cache")
+app.add_typer(db_app, name="db")
+err = Console(stderr=True)
+out = Console()
+
+DbOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--db", help="SQLAlchemy URL of the cache (default: $CHORUS_DATABASE_URL or SQLite under $CHORUS_HOME)."
+    ),
+]
+ConfigOpt = Annotated[
+    str | None, typer.Option("--config", help="Model registry TOML (default: $CHORUS_CONFIG or ./chorus.toml).")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print a JSON summary object instead of a table.")]
+
+
+def print_summary(title: str, summary: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(summary, indent=2, default=str))
+        return
+    table = Table(title=title, show_header=False)
+    for key, value in summary.items():
+        table.add_row(key, str(value))
+    out.print(table)
+
+
+class ProgressBar:
+    """A rich progress bar on stderr fed by task progress reports (silent with --json)."""
+
+    def __init__(self, problems: int, n: int, quiet: bool) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+        self.progress = Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err,
+            disable=quiet or not err.is_terminal,
+        )
+        self.task = self.progress.add_task("problems", total=problems)
+
+    def __enter__(self):  # type: ignore[no-untyped-def]
+        self.progress.start()
+        return lambda problems, _samples: self.progress.advance(self.task, problems)
+
+    def __exit__(self, *_: object) -> None:
+        self.progress.stop()
+
+
+def preflight(
+    models: list[str],
+    *,
+    dataset: str,
+    limit: int | None,
+    config: str | None,
+    db: str | None,
+    max_tokens: int | None = None,
+    temperature: float | None = None,
+    top_p: float | None = None,
+) -> int:
+    """Check every input before a flow starts, so bad input fails in one line with nothing written.
+
+    Returns the number of problems. Remote endpoints are asked whether they are up; embedded models
+    are started by the flow itself.
+    """
+    import asyncio
+
+    from storage.engine import open_engine
+    from storage.settings import database_url
+    from tasks.backends.registry import create_backend, load_registry, model_fingerprint, resolve
+    from tasks.datasets import load_dataset
+
+    problems = load_dataset(dataset, limit)
+    registry = load_registry(config)
+    specs = [resolve(registry, name) for name in models]
+    for spec in specs:
+        spec.sampling_params(max_tokens=max_tokens, temperature=temperature, top_p=top_p)
+        model_fingerprint(spec)
+
+    async def check(spec: Any) -> None:
+        backend = create_backend(spec)
+        try:
+            health = await backend.health()
+        finally:
+            await backend.aclose()
+        if not health.ok:
+            raise ChorusError(f"model {spec.name}: endpoint not reachable ({health.detail})")
+
+    for spec in specs:
+        if spec.backend in ("sglang", "openai"):
+            asyncio.run(check(spec))
+    open_engine(database_url(db))
+    return len(problems)

@@ -1,0 +1,65 @@
+"""The `vote` flow: adaptive Best-of-∞ sampling per problem, one Prefect task per chunk."""
+
+from __future__ import annotations
+
+import time
+
+from prefect import flow
+
+from storage.settings import database_url
+from tasks.backends.local_server import local_model_servers
+from tasks.concurrency import bounded_gather
+from tasks.datasets import chunked
+from tasks.sample_tasks import check_endpoint, load_problems, open_cache, plan_sampling, register_job, resolve_model
+from tasks.vote_tasks import fixed_budget_plan, parse_schedule, parse_weighted, plan_vote, report_vote, vote_chunk
+
+
+@flow(name="vote", log_prints=True)
+async def vote_flow(
+    dataset: str,
+    models: list[str] = ["smollm2"],  # noqa: B006 - Prefect renders the default in the UI form
+    rule: str = "bayes",
+    threshold: float | None = None,
+    max_samples: int = 32,
+    batch_schedule: str | None = None,
+    batch: int | None = None,
+    answer_kind: str | None = None,
+    alpha: float = 0.3,
+    compat: str = "chorus",
+    max_tokens: int | None = None,
+    temperature: float | None = None,
+    top_p: float | None = None,
+    baseline: bool = True,
+    db: str | None = None,
+    config: str | None = None,
+    chunk_size: int = 8,
+    limit: int | None = None,
+    seed: int = 0,
+) -> dict[str, object]:
+    """Vote on every problem until the rule stops it; report accuracy, samples and the fixed-N baseline."""
+    started = time.perf_counter()
+    weighted = parse_weighted(models)
+    schedule = parse_schedule(batch_schedule, batch)
+    problems = load_problems(dataset, limit)
+    jobs = [plan_sampling(resolve_model(name, config), max_tokens, temperature, top_p) for name, _ in weighted]
+    plan = plan_vote(
+        jobs, [w for _, w in weighted], dataset, answer_kind, rule, threshold, max_samples, alpha, compat, schedule
+    )
+    db_url = open_cache(database_url(db))
+    for job in jobs:
+        register_job(job, db_url)
+    with local_model_servers([j.spec for j in jobs]) as ready:
+        plan = plan.with_specs(ready)
+        for spec in ready:
+            await check_endpoint(spec)
+        in_flight = max(2, -(-max(s.max_concurrency for s in ready) // max(1, chunk_size)) + 1)
+        chunks = chunked(problems, chunk_size)
+        results = await bounded_gather((vote_chunk(plan, c, db_url, seed) for c in chunks), in_flight)
+        votes = [v for chunk_votes, _ in results for v in chunk_votes]
+        stats = [s for _, s in results]
+        base_votes = None
+        if baseline:
+            base_plan = fixed_budget_plan(plan, votes)
+            base = await bounded_gather((vote_chunk(base_plan, c, db_url, seed) for c in chunks), in_flight)
+            base_votes = [v for chunk_votes, _ in base for v in chunk_votes]
+    return report_vote(votes, stats, base_votes, plan, dataset, time.perf_counter() - started)

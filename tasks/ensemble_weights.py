@@ -1,0 +1,472 @@
+"""Optimal weighted ensemble of models (Best-of-∞, §"optimal weights"): a two-stage MILP.
+
+Pure: numpy and python-mip only (no prefect/sqlalchemy/httpx), so the tests run in milliseconds.
+
+Input, per problem q, a matrix ``P`` of shape (K, 1 + W): row i is model i's answer distribution on q,
+column 0 the gold answer (zeros when nobody produced it) and columns 1..W the wrong answers seen.
+The weighted mixture Σᵢ wᵢ pᵢ(·|q) picks the gold answer when, for every wrong answer a,
+
+    Σᵢ wᵢ (pᵢ(gold) − pᵢ(a)) ≥ ε                                           (one *row* per (q, a))
+
+Tie convention: ``epsilon > 0`` (default 1e-6) asks for a strict win, a tie counts as wrong;
+``epsilon = 0`` is the authors' convention (a problem counts as solved when no row is negative), and it
+is the one that reproduces the paper's figures. A problem with no wrong answer gets the single row
+Σᵢ wᵢ pᵢ(gold) ≥ ε (gold against "no answer at all"), which any wrong-answer row implies.
+
+Stage 1 maximises Σ y_q subject to Σᵢ wᵢ cᵣᵢ ≥ ε − Mᵣ(1 − y_q), w on the (bounded) simplex. Mᵣ =
+ε − minᵢ cᵣᵢ is the smallest valid big-M per row (≤ 1 + ε, the uniform one used without reductions).
+Stage 2 (one more solve, not bisection) keeps Σ y_q ≥ count* and either maximises the margin m (a
+variable in [ε, 1], big-M 1 − minᵢ cᵣᵢ ≤ 2) or minimises the token cost Σᵢ wᵢ cᵢ with Σ y_q ≥ count* − slack.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from chorus.errors import ChorusError
+
+TOL = 1e-9  # a lead this close to the threshold is the solver's rounding, not a decision
+FEAS_TOL = 1e-9  # solver feasibility/integrality tolerance, well below the default ε
+COUNT_GAPS = (0.0, 1.0 - 1e-6)
+MARGIN_GAPS = (1e-3, 1e-6)  # the widest margin to 0.1 % (or 1e-6): proving the last digits is the slow part
+COST_GAPS = (1e-4, 1e-6)
+Stage2 = Literal["margin", "cost", "none"]
+
+
+@dataclass(frozen=True)
+class EnsembleSolution:
+    """Best weights found; ``solved`` is recounted from the weights, not taken from the solver."""
+
+    weights: np.ndarray
+    solved: int
+    total: int
+    margin: float  # smallest lead of gold over a wrong answer among solved problems (nan if none)
+    status: str  # of stage 1 (the count): optimal | feasible | no_solution | infeasible | ...
+    objective: float  # stage-1 count as the solver reports it
+    bound: float  # stage-1 upper bound on the count
+    gap: float  # (bound - objective) / max(objective, 1)
+    seconds: float
+    solver: str
+    rows: int  # rows in the stage-1 model
+    dropped_rows: int  # rows removed by the reductions
+    fixed_solved: int = 0  # problems solved by every weight vector (no y variable)
+    fixed_unsolved: int = 0  # problems no weight vector solves (no y variable)
+    stage2: str = "none"
+    stage2_status: str = "skipped"
+    cost: float | None = None  # Σ wᵢ cᵢ when costs were given
+
+    @property
+    def accuracy(self) -> float:
+        return self.solved / self.total if self.total else 0.0
+
+
+def problem_rows(probs: np.ndarray) -> np.ndarray:
+    """Rows (R, K) of coefficients pᵢ(gold) − pᵢ(a), one per wrong answer (or gold vs nothing)."""
+    if probs.shape[1] == 1:
+        return probs[:, :1].T.copy()
+    return (probs[:, :1] - probs[:, 1:]).T
+
+
+def min_leads(problems: Sequence[np.ndarray], weights: np.ndarray) -> np.ndarray:
+    """Per problem, the smallest lead Σᵢ wᵢ cᵣᵢ over its rows (the gold's margin over its best rival)."""
+    w = np.asarray(weights, dtype=float)
+    return np.array([float((problem_rows(p) @ w).min()) for p in problems])
+
+
+def solved_mask(problems: Sequence[np.ndarray], weights: np.ndarray, epsilon: float = 1e-6) -> np.ndarray:
+    """Which problems the weighted mixture gets right under the ``epsilon`` convention."""
+    return min_leads(problems, weights) >= epsilon - TOL
+
+
+@dataclass
+class _Reduced:
+    fixed_solved: list[int]
+    unsolvable: list[int]
+    stage1: dict[int, np.ndarray]  # free problem -> rows that can still fail
+    stage2: dict[int, np.ndarray]  # solvable problem -> non-dominated rows (bind once m > ε)
+    n_rows: int
+    n_kept: int
+    lead: dict[int, float] = field(default_factory=dict)  # upper bound on the margin q allows
+
+
+def _undominated(rows: np.ndarray) -> np.ndarray:
+    """Drop rows implied by another row of the same problem (coefficient-wise ≥); keep one duplicate."""
+    if len(rows) <= 1:
+        return rows
+    ge = (rows[:, None, :] >= rows[None, :, :] - 1e-12).all(axis=2)  # ge[r, s]: r ≥ s everywhere
+    np.fill_diagonal(ge, False)
+    idx = np.arange(len(rows))
+    earlier_or_strict = ~ge.T | (idx[None, :] < idx[:, None])  # s dominates r, or equal and s first
+    redundant = (ge & earlier_or_strict).any(axis=1)
+    return rows[~redundant]
+
+
+def reduce_problems(
+    problems: Sequence[np.ndarray],
+    epsilon: float,
+    reduce: bool = True,
+    lower: np.ndarray | None = None,
+    upper: np.ndarray | None = None,
+) -> _Reduced:
+    """Pre-solve: fix problems no w can solve / every w solves, drop rows that can never bind."""
+    red = _Reduced([], [], {}, {}, 0, 0)
+    k = problems[0].shape[0] if problems else 0
+    lo = np.zeros(k) if lower is None else np.asarray(lower, dtype=float)
+    up = np.ones(k) if upper is None else np.asarray(upper, dtype=float)
+    for q, probs in enumerate(problems):
+        rows = problem_rows(probs)
+        red.n_rows += len(rows)
+        if not reduce:
+            red.stage1[q] = red.stage2[q] = rows
+            red.n_kept += len(rows)
+            red.lead[q] = 1.0
+            continue
+        # Σ wᵢ cᵢ ≤ maxᵢ cᵢ on the simplex: a row whose best case misses ε can never hold. This covers
+        # "gold never seen" and all-zero rows under ε > 0 (0 ≥ ε is false, so a tie is never a win).
+        if (rows.max(axis=1) < epsilon - TOL).any():
+            red.unsolvable.append(q)
+            continue
+        rows = _undominated(rows)
+        binding = rows[rows.min(axis=1) < epsilon - TOL]  # others hold for every w on the simplex
+        if len(binding) == 0:
+            red.fixed_solved.append(q)
+            red.lead[q] = float(rows.max(axis=1).min())  # cheap, valid: Σ w c ≤ max c
+        else:
+            # Rows that each can hold may still exclude each other: the LP says whether any w wins q.
+            lead = best_lead(rows, lo, up) if len(binding) > 1 else float(rows.max(axis=1).min())
+            if lead < epsilon - TOL:
+                red.unsolvable.append(q)
+                continue
+            red.stage1[q] = binding
+            red.n_kept += len(binding)
+            red.lead[q] = lead
+        red.stage2[q] = rows
+    return red
+
+
+def best_lead(rows: np.ndarray, lo: np.ndarray, up: np.ndarray) -> float:
+    """max over the bounded simplex of minᵣ Σᵢ wᵢ cᵣᵢ: the widest margin q allows on its own (an LP)."""
+    from scipy.optimize import linprog
+
+    k = rows.shape[1]
+    # Variables (w, t): maximise t subject to t − C w ≤ 0, Σ w = 1.
+    res = linprog(
+        np.r_[np.zeros(k), -1.0],
+        A_ub=np.c_[-rows, np.ones(len(rows))],
+        b_ub=np.zeros(len(rows)),
+        A_eq=np.r_[np.ones(k), 0.0][None, :],
+        b_eq=[1.0],
+        bounds=[*zip(lo, up, strict=True), (-1.0, 1.0)],
+        method="highs",
+    )
+    return float(-res.fun) if res.status == 0 else -1.0
+
+
+def _check_bounds(k: int, lower, upper, costs, budget) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    lo = np.zeros(k) if lower is None else np.asarray(lower, dtype=float)
+    up = np.ones(k) if upper is None else np.asarray(upper, dtype=float)
+    if lo.shape != (k,) or up.shape != (k,):
+        raise ChorusError(f"ensemble bounds: need {k} lower/upper values, one per model")
+    if (lo < 0).any() or (up > 1).any() or (lo > up).any():
+        raise ChorusError("ensemble bounds: need 0 <= lower <= upper <= 1 for every model")
+    if lo.sum() > 1 + TOL or up.sum() < 1 - TOL:
+        raise ChorusError(
+            f"ensemble bounds infeasible: lower sums to {lo.sum():g}, upper to {up.sum():g}; weights must sum to 1"
+        )
+    c = None
+    if costs is not None:
+        c = np.asarray(costs, dtype=float)
+        if c.shape != (k,) or not np.isfinite(c).all() or (c < 0).any():
+            raise ChorusError(f"ensemble costs: need {k} finite non-negative token costs, one per model")
+    if budget is not None:
+        if c is None:
+            raise ChorusError("ensemble token_budget needs costs (mean completion tokens per model)")
+        cheapest = _cheapest_weights(lo, up, c) @ c
+        if cheapest > budget + TOL:
+            raise ChorusError(
+                f"ensemble token_budget {budget:g} is below the cheapest feasible mixture "
+                f"({cheapest:g} tokens) under the weight bounds"
+            )
+    return lo, up, c
+
+
+def _cheapest_weights(lo: np.ndarray, up: np.ndarray, c: np.ndarray | None) -> np.ndarray:
+    """A feasible point: lower bounds, then the remaining mass to the cheapest models first."""
+    w, rest = lo.copy(), 1.0 - lo.sum()
+    for i in np.argsort(c if c is not None else np.zeros(len(lo)), kind="stable"):
+        take = min(up[i] - lo[i], rest)
+        w[i] += take
+        rest -= take
+    return w
+
+
+class _Milp:
+    """A MILP as arrays, so one build serves both backends (CBC through python-mip, HiGHS through highspy).
+
+    python-mip 2.0 reaches HiGHS through its C API, which highspy 1.16 wheels no longer export; talking
+    to highspy directly avoids that and passes the rows in one call.
+    """
+
+    def __init__(self, maximize: bool) -> None:
+        self.maximize = maximize
+        self.lb: list[float] = []
+        self.ub: list[float] = []
+        self.obj: list[float] = []
+        self.integer: list[bool] = []
+        self.starts, self.index, self.value = [0], [], []
+        self.rlo: list[float] = []
+        self.rhi: list[float] = []
+
+    def var(self, lb: float, ub: float, integer: bool = False, obj: float = 0.0) -> int:
+        self.lb.append(lb), self.ub.append(ub), self.integer.append(integer), self.obj.append(obj)
+        return len(self.lb) - 1
+
+    def row(self, cols: Sequence[int], vals: Sequence[float], lo: float, hi: float = np.inf) -> None:
+        keep = [(j, float(v)) for j, v in zip(cols, vals, strict=True) if v != 0.0]
+        self.index += [j for j, _ in keep]
+        self.value += [v for _, v in keep]
+        self.starts.append(len(self.index))
+        self.rlo.append(lo), self.rhi.append(hi)
+
+
+def _solve(
+    milp: _Milp,
+    solver: str,
+    threads: int,
+    seconds: float,
+    start: Sequence[float] | None,
+    gaps: tuple[float, float],
+):
+    """Run one backend: (status, x or None, objective, bound). ``gaps``: (relative, absolute) stop gap."""
+    if solver == "highs":
+        return _solve_highs(milp, threads, seconds, start, gaps)
+    try:
+        import mip
+    except ImportError:
+        raise ChorusError("the ensemble optimiser needs python-mip: pip install 'mip[highs]'") from None
+    model = mip.Model(sense=mip.MAXIMIZE if milp.maximize else mip.MINIMIZE, solver_name=mip.CBC)
+    model.verbose = 0
+    model.threads = threads
+    # The default 1e-6 tolerances would let a tie pass a row asking for a lead of ε = 1e-6.
+    model.infeas_tol = model.integer_tol = FEAS_TOL
+    model.max_mip_gap, model.max_mip_gap_abs = gaps
+    x = [
+        model.add_var(lb=lo, ub=up, obj=o, var_type=mip.BINARY if b else mip.CONTINUOUS)
+        for lo, up, o, b in zip(milp.lb, milp.ub, milp.obj, milp.integer, strict=True)
+    ]
+    for r in range(len(milp.rlo)):
+        a, b = milp.starts[r], milp.starts[r + 1]
+        expr = mip.xsum(v * x[j] for j, v in zip(milp.index[a:b], milp.value[a:b], strict=True))
+        lo, hi = milp.rlo[r], milp.rhi[r]
+        if lo == hi:
+            model += expr == lo
+        else:
+            if lo > -np.inf:
+                model += expr >= lo
+            if hi < np.inf:
+                model += expr <= hi
+    if start is not None:
+        model.start = list(zip(x, (float(v) for v in start), strict=True))
+    st = model.optimize(max_seconds=seconds)
+    names = {
+        mip.OptimizationStatus.OPTIMAL: "optimal",
+        mip.OptimizationStatus.FEASIBLE: "feasible",
+        mip.OptimizationStatus.INFEASIBLE: "infeasible",
+        mip.OptimizationStatus.INT_INFEASIBLE: "infeasible",
+        mip.OptimizationStatus.NO_SOLUTION_FOUND: "no_solution",
+    }
+    if model.num_solutions == 0:
+        return names.get(st, st.name.lower()), None, np.nan, np.nan
+    return (
+        names.get(st, st.name.lower()),
+        np.array([v.x for v in x]),
+        model.objective_value,
+        model.objective_bound,
+    )
+
+
+def _solve_highs(milp: _Milp, threads: int, seconds: float, start: Sequence[float] | None, gaps: tuple[float, float]):
+    try:
+        import highspy
+    except ImportError:
+        raise ChorusError("solver='highs' needs highspy: pip install 'mip[highs]'") from None
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("time_limit", float(seconds))
+    h.setOptionValue("mip_rel_gap", gaps[0])
+    h.setOptionValue("mip_abs_gap", gaps[1])
+    for opt in ("primal_feasibility_tolerance", "mip_feasibility_tolerance"):
+        h.setOptionValue(opt, FEAS_TOL)
+    lp = highspy.HighsLp()
+    lp.num_col_, lp.num_row_ = len(milp.lb), len(milp.rlo)
+    lp.col_cost_, lp.col_lower_, lp.col_upper_ = np.array(milp.obj), np.array(milp.lb), np.array(milp.ub)
+    inf = highspy.kHighsInf
+    lp.row_lower_ = np.where(np.isfinite(milp.rlo), milp.rlo, -inf)
+    lp.row_upper_ = np.where(np.isfinite(milp.rhi), milp.rhi, inf)
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
+    lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = lp.num_col_, lp.num_row_
+    lp.a_matrix_.start_ = np.array(milp.starts, dtype=np.int32)
+    lp.a_matrix_.index_ = np.array(milp.index, dtype=np.int32)
+    lp.a_matrix_.value_ = np.array(milp.value, dtype=float)
+    kint, kcont = highspy.HighsVarType.kInteger, highspy.HighsVarType.kContinuous
+    lp.integrality_ = [kint if b else kcont for b in milp.integer]
+    lp.sense_ = highspy.ObjSense.kMaximize if milp.maximize else highspy.ObjSense.kMinimize
+    h.passModel(lp)
+    if start is not None:
+        sol = highspy.HighsSolution()
+        sol.col_value = [float(v) for v in start]
+        sol.value_valid = True
+        h.setSolution(sol)
+    h.run()
+    st = h.getModelStatus()
+    info = h.getInfo()
+    found = info.primal_solution_status == 2  # kSolutionStatusFeasible
+    ms = highspy.HighsModelStatus
+    status = (
+        "optimal"
+        if st == ms.kOptimal
+        else "infeasible"
+        if st == ms.kInfeasible
+        else ("feasible" if found else "no_solution")
+    )
+    if not found:
+        return status, None, np.nan, np.nan
+    return status, np.array(h.getSolution().col_value), info.objective_function_value, info.mip_dual_bound
+
+
+def _base(k: int, lo, up, c, budget, maximize: bool) -> tuple[_Milp, list[int]]:
+    milp = _Milp(maximize)
+    w = [milp.var(float(lo[i]), float(up[i])) for i in range(k)]
+    milp.row(w, [1.0] * k, 1.0, 1.0)
+    if budget is not None:
+        milp.row(w, c, -np.inf, float(budget))
+    return milp, w
+
+
+def solve_ensemble(
+    problems: Sequence[np.ndarray],
+    *,
+    epsilon: float = 1e-6,
+    lower: Sequence[float] | None = None,
+    upper: Sequence[float] | None = None,
+    costs: Sequence[float] | None = None,
+    token_budget: float | None = None,
+    stage2: Stage2 = "margin",
+    cost_slack: int = 0,
+    solver: str = "cbc",
+    time_limit: float = 60.0,
+    threads: int = 1,
+    reduce: bool = True,
+) -> EnsembleSolution:
+    """Weights on the simplex that maximise the number of problems the mixture's plurality gets right.
+
+    ``time_limit`` is for both stages (stage 1 gets 3/4, stage 2 the rest, at least 1/20). When the
+    count is not proven optimal, the best weights found are returned with ``status="feasible"``.
+    """
+    start = time.perf_counter()
+    if not problems:
+        raise ChorusError("ensemble: no problems to optimise over")
+    k = problems[0].shape[0]
+    if any(p.ndim != 2 or p.shape[0] != k or p.shape[1] < 1 for p in problems):
+        raise ChorusError(f"ensemble: every problem needs a ({k}, 1 + wrong answers) distribution matrix")
+    if not 0 <= epsilon < 1:
+        raise ChorusError(f"ensemble epsilon must be in [0, 1), got {epsilon}")
+    if solver not in ("cbc", "highs"):
+        raise ChorusError(f"ensemble solver must be 'cbc' or 'highs', got {solver!r}")
+    if int(threads) < 1:
+        raise ChorusError(f"ensemble threads must be a positive number, got {threads}")
+    if stage2 not in ("margin", "cost", "none"):
+        raise ChorusError(f"ensemble stage2 must be 'margin', 'cost' or 'none', got {stage2!r}")
+    if stage2 == "cost" and costs is None:
+        raise ChorusError("ensemble stage2='cost' needs costs (mean completion tokens per model)")
+    lo, up, c = _check_bounds(k, lower, upper, costs, token_budget)
+    red = reduce_problems(problems, epsilon, reduce, lo, up)
+
+    # Stage 1: the count.
+    milp, w = _base(k, lo, up, c, token_budget, maximize=True)
+    y = _count_rows(milp, w, red, epsilon, reduce, obj=1.0)
+    # The count is an integer: an absolute gap below 1 already proves it optimal.
+    share = 1.0 if stage2 == "none" else 0.75
+    status, x, _, bound = _solve(milp, solver, int(threads), max(share * time_limit, 0.01), None, COUNT_GAPS)
+    fixed = len(red.fixed_solved)
+    weights = x[:k] if x is not None else _cheapest_weights(lo, up, c)
+    # Count the y's of the returned point: CBC's reported objective can be one higher when a tie passes
+    # inside its tolerances in the presolved model and fails after postsolve.
+    count = (int(np.round(x[list(y.values())]).sum()) if x is not None else 0) + fixed
+    bound = (np.floor(bound + 1e-6) if np.isfinite(bound) else len(y)) + fixed
+
+    stage2_status = "skipped"
+    if stage2 != "none" and x is not None:
+        left = max(time_limit - (time.perf_counter() - start), 0.05 * time_limit, 0.01)
+        milp2, w2 = _base(k, lo, up, c, token_budget, maximize=stage2 == "margin")
+        if stage2 == "margin":
+            m_ub = _margin_bound(red, count - fixed, epsilon)
+            m = milp2.var(epsilon, m_ub, obj=1.0)
+            y2 = {q: milp2.var(0.0, 1.0, integer=True) for q in red.stage1}
+            for q, rows in red.stage2.items():
+                for row in rows:
+                    big_m = m_ub - row.min() if reduce else 2.0  # Σ w c − m ≥ −M(1 − y) since m ≤ m_ub
+                    if q not in y2:  # solved for every w: its rows still bound the margin
+                        milp2.row([*w2, m], [*row, -1.0], 0.0)
+                    elif big_m > 0:
+                        milp2.row([*w2, m, y2[q]], [*row, -1.0, -big_m], -big_m)
+                if q in y2 and red.lead[q] < m_ub:  # m ≤ lead_q when q is counted: tightens the relaxation
+                    milp2.row([m, y2[q]], [1.0, m_ub - red.lead[q]], -np.inf, m_ub)
+            milp2.row(list(y2.values()), [1.0] * len(y2), count - fixed)
+            warm = [*weights, epsilon, *x[k:]]
+        else:
+            y2 = _count_rows(milp2, w2, red, epsilon, reduce, obj=0.0)
+            milp2.obj[:k] = list(c)
+            milp2.row(list(y2.values()), [1.0] * len(y2), max(count - fixed - int(cost_slack), 0))
+            warm = list(x)
+        gaps = MARGIN_GAPS if stage2 == "margin" else COST_GAPS
+        stage2_status, x2, _, _ = _solve(milp2, solver, int(threads), left, warm, gaps)
+        if x2 is not None:
+            weights = x2[:k]
+
+    weights = np.clip(weights, 0.0, None)
+    weights = weights / weights.sum()
+    leads = min_leads(problems, weights)
+    ok = leads >= epsilon - TOL
+    return EnsembleSolution(
+        weights=weights,
+        solved=int(ok.sum()),
+        total=len(problems),
+        margin=float(leads[ok].min()) if ok.any() else float("nan"),
+        status=status,
+        objective=float(count),
+        bound=float(bound),
+        gap=float(max(bound - count, 0.0) / max(count, 1.0)),
+        seconds=time.perf_counter() - start,
+        solver=solver,
+        rows=sum(len(r) for r in red.stage1.values()),
+        dropped_rows=red.n_rows - red.n_kept,
+        fixed_solved=fixed,
+        fixed_unsolved=len(red.unsolvable),
+        stage2=stage2,
+        stage2_status=stage2_status,
+        cost=None if c is None else float(weights @ c),
+    )
+
+
+def _margin_bound(red: _Reduced, free_count: int, epsilon: float) -> float:
+    """No margin beats the weakest always-solved problem or the free_count-th widest free problem."""
+    fixed = [red.lead[q] for q in red.fixed_solved]
+    free = sorted((red.lead[q] for q in red.stage1), reverse=True)
+    bounds = [1.0, *fixed] + ([free[free_count - 1]] if 0 < free_count <= len(free) else [])
+    return max(min(bounds), epsilon)
+
+
+def _count_rows(milp: _Milp, w: list[int], red: _Reduced, epsilon: float, reduce: bool, obj: float):
+    """y_q per free problem and Σ w c − M y ≥ ε − M per row (M = ε − min c, or 1 + ε unreduced)."""
+    y = {q: milp.var(0.0, 1.0, integer=True, obj=obj) for q in red.stage1}
+    for q, rows in red.stage1.items():
+        for row in rows:
+            big_m = epsilon - row.min() if reduce else 1.0 + epsilon
+            milp.row([*w, y[q]], [*row, -big_m], epsilon - big_m)
+    return y

@@ -1,0 +1,133 @@
+"""Prefect tasks of the `simulate` flow: Monte Carlo over recorded answers, a plot, and artifacts."""
+
+from __future__ import annotations
+
+import base64
+import io
+from pathlib import Path
+from typing import Any
+
+from prefect import task
+from prefect.artifacts import create_markdown_artifact
+
+from chorus.errors import ChorusError
+from tasks.answers import canonicalize
+from tasks.replay_data import ReplayProblem, load_replay
+from tasks.simulation import SimulationResult, simulate
+
+
+@task(name="load-replays")
+def load_replays(paths: list[str]) -> list[list[ReplayProblem]]:
+    if not paths:
+        raise ChorusError("--replay: give at least one recorded-answers file")
+    return [load_replay(p) for p in paths]
+
+
+def _raw_key(answer: str) -> str | None:
+    return answer or None
+
+
+def _canonical_key(answer: str) -> str | None:
+    return canonicalize(answer) if answer else None
+
+
+KEYS = {"raw": _raw_key, "canonical": _canonical_key}
+
+
+@task(name="run-simulation")
+def run_simulation(
+    models: list[list[ReplayProblem]],
+    weights: list[float] | None,
+    rule: str,
+    thresholds: list[float],
+    fixed: list[int],
+    trials: int,
+    max_samples: int,
+    seed: int,
+    alpha: float,
+    compat: str,
+    keys: str,
+) -> SimulationResult:
+    if keys not in KEYS:
+        raise ChorusError(f"--keys {keys}: choose raw or canonical")
+    return simulate(
+        models[0],
+        mixtures=models[1:],
+        weights=weights,
+        rule=rule,
+        thresholds=thresholds,
+        fixed=fixed,
+        trials=trials,
+        max_samples=max_samples,
+        seed=seed,
+        alpha=alpha,
+        compat=compat,
+        key=KEYS[keys],
+    )
+
+
+def plot_curves(result: SimulationResult, title: str) -> bytes:
+    """Accuracy vs mean samples: adaptive and fixed-N curves with ±1 s.e., and the Bo∞ line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=110)
+    for points, label, marker in (
+        (result.fixed, "fixed N (majority)", "s"),
+        (result.adaptive, f"adaptive ({result.rule}, {result.compat})", "o"),
+    ):
+        if points:
+            ax.errorbar(
+                [p.mean_samples for p in points],
+                [p.accuracy for p in points],
+                yerr=[p.accuracy_se for p in points],
+                marker=marker,
+                capsize=2,
+                label=label,
+            )
+    ax.axhline(result.bo_inf_accuracy, color="k", ls="--", lw=1, label=f"Bo∞ = {result.bo_inf_accuracy:.3f}")
+    ax.set_xscale("log")
+    ax.set_xlabel("mean samples per problem")
+    ax.set_ylabel("accuracy")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=8, loc="lower right")
+    ax.grid(alpha=0.3)
+    buf = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+@task(name="report-simulation")
+def report_simulation(result: SimulationResult, replay: list[str], plot: str | None) -> dict[str, Any]:
+    title = " + ".join(Path(p).stem.removeprefix("analysis_") for p in replay)
+    png = plot_curves(result, title)
+    if plot:
+        try:
+            Path(plot).write_bytes(png)
+        except OSError as exc:
+            raise ChorusError(f"--plot {plot}: cannot write ({exc.strerror})") from None
+    rows = ["| setting | accuracy | mean samples | mean tokens |", "| --- | --- | --- | --- |"]
+    for kind, points in (("B", result.adaptive), ("N", result.fixed)):
+        rows += [
+            f"| {kind}={p.setting:g} | {p.accuracy:.4f} ± {p.accuracy_se:.4f} | {p.mean_samples:.2f} | "
+            f"{p.mean_tokens:.0f} |"
+            for p in points
+        ]
+    image = base64.b64encode(png).decode()
+    md = "\n".join(
+        [
+            f"# simulate: {title}",
+            "",
+            f"Bo∞ accuracy **{result.bo_inf_accuracy:.4f}**, {result.n_problems} problems, {result.trials} trials",
+            "",
+            *rows,
+            "",
+            f"![accuracy vs samples](data:image/png;base64,{image})",
+        ]
+    )
+    create_markdown_artifact(key="simulate-report", markdown=md, description=f"simulate {title}")
+    return result.to_dict()

@@ -1,0 +1,146 @@
+"""Prefect tasks of the `vote` flow: one task per chunk of problems."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import asdict, replace
+
+from prefect import task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+
+from chorus.errors import ChorusError
+from storage.cache import GenerationCache
+from storage.engine import shared_engine
+from tasks.answers import AnswerKind, kind_for_dataset
+from tasks.backends.registry import create_backend
+from tasks.datasets import Problem
+from tasks.retry import is_transient
+from tasks.sampling import SampleStats, SamplingJob
+from tasks.stopping import make_rule
+from tasks.voting import ProblemVote, VotePlan, summarise_votes, vote_problems
+
+
+def parse_weighted(models: list[str]) -> list[tuple[str, float]]:
+    """`NAME` or `NAME=WEIGHT` → (name, weight); weights are normalised later."""
+    out = []
+    for item in models:
+        name, sep, weight = item.partition("=")
+        try:
+            w = float(weight) if sep else 1.0
+        except ValueError:
+            raise ChorusError(f"--model {item}: weight must be a number") from None
+        if w < 0 or not name:
+            raise ChorusError(f"--model {item}: expected NAME or NAME=WEIGHT with WEIGHT ≥ 0")
+        out.append((name, w))
+    if not out or sum(w for _, w in out) <= 0:
+        raise ChorusError("--model: at least one model with a positive weight is needed")
+    return out
+
+
+def parse_schedule(batch_schedule: str | None, batch: int | None) -> tuple[int, ...]:
+    if batch is not None and batch_schedule:
+        raise ChorusError("--batch and --batch-schedule: give one, not both")
+    if batch is not None:
+        if batch < 1:
+            raise ChorusError(f"--batch {batch}: must be at least 1")
+        return (batch,)
+    if not batch_schedule:
+        return (1, 1, 2, 4, 8)
+    try:
+        sizes = tuple(int(x) for x in batch_schedule.split(","))
+    except ValueError:
+        raise ChorusError(f"--batch-schedule {batch_schedule}: expected comma-separated integers") from None
+    if not sizes or min(sizes) < 1:
+        raise ChorusError(f"--batch-schedule {batch_schedule}: sizes must be at least 1")
+    return sizes
+
+
+@task(name="plan-vote")
+def plan_vote(
+    jobs: list[SamplingJob],
+    weights: list[float],
+    dataset: str,
+    kind: str | None,
+    rule: str,
+    threshold: float | None,
+    max_samples: int,
+    alpha: float,
+    compat: str,
+    schedule: tuple[int, ...],
+) -> VotePlan:
+    answer_kind: AnswerKind = kind or kind_for_dataset(dataset)  # type: ignore[assignment]
+    if answer_kind not in ("math", "choice", "number"):
+        raise ChorusError(f"--answer-kind {kind}: choose math, choice or number")
+    total = sum(weights)
+    return VotePlan(
+        tuple(jobs),
+        tuple(w / total for w in weights),
+        answer_kind,
+        make_rule(rule, threshold, max_samples, alpha, compat),
+        schedule,
+    )
+
+
+@task(
+    name="vote-chunk",
+    task_run_name="vote [{problems[0].id}..] x{len(problems)}",
+    retries=3,
+    retry_delay_seconds=[2, 8, 30],
+    retry_condition_fn=is_transient,
+)
+async def vote_chunk(
+    plan: VotePlan, problems: list[Problem], db_url: str, seed: int = 0
+) -> tuple[list[ProblemVote], SampleStats]:
+    """Adaptive voting for a chunk; a retry finds what was drawn before in the cache."""
+    cache = GenerationCache(await asyncio.to_thread(shared_engine, db_url))
+    backends = [create_backend(job.spec) for job in plan.jobs]
+    try:
+        return await vote_problems(plan, problems, cache, backends, seed)
+    finally:
+        for b in backends:
+            await b.aclose()
+
+
+def fixed_budget_plan(plan: VotePlan, votes: list[ProblemVote]) -> VotePlan:
+    """The plain-majority baseline at the adaptive run's mean budget (rounded, at least 1)."""
+    n = max(1, round(sum(v.samples for v in votes) / max(1, len(votes))))
+    return replace(plan, rule=make_rule("fixed", n, n), schedule=(n,))
+
+
+@task(name="report-vote")
+def report_vote(
+    votes: list[ProblemVote],
+    stats: list[SampleStats],
+    baseline: list[ProblemVote] | None,
+    plan: VotePlan,
+    dataset: str,
+    wall_s: float,
+) -> dict[str, object]:
+    total = SampleStats()
+    for s in stats:
+        total.add(s)
+    summary: dict[str, object] = {
+        "dataset": dataset,
+        "models": [j.spec.name for j in plan.jobs],
+        "weights": list(plan.weights),
+        "rule": plan.rule.name,
+        "threshold": plan.rule.threshold,
+        "max_samples": plan.rule.max_samples,
+        **summarise_votes(votes),
+        "generated": total.generated,
+        "cached": total.cached,
+        "truncated": total.truncated,
+        "wall_s": round(wall_s, 3),
+    }
+    if baseline is not None:
+        base = summarise_votes(baseline)
+        summary["fixed_n_at_same_budget"] = {"n": baseline[0].samples if baseline else 0, "accuracy": base["accuracy"]}
+    create_table_artifact(
+        key="vote-problems",
+        description="Adaptive vote per problem",
+        table=[{k: v for k, v in asdict(v).items() if k != "answers"} for v in votes[:1000]],
+    )
+    lines = [f"# vote: {dataset}", "", "| metric | value |", "| --- | --- |"]
+    lines += [f"| {k} | {v} |" for k, v in summary.items()]
+    create_markdown_artifact(key="vote-summary", markdown="\n".join(lines), description="Adaptive vote summary")
+    return summary
