@@ -44,14 +44,14 @@ async def sample_flow(
     db_url = open_cache(database_url(db))
     register_job(job, db_url)
     chunks = chunked(problems, chunk_size)
-    progress = ProgressArtifact(len(problems), f"sampling {model} x{n} on {dataset}")
+    progress = await ProgressArtifact(len(problems), f"sampling {model} x{n} on {dataset}").start()
     with local_model_servers([job.spec]) as (ready,):
         job = job.with_spec(ready)
         await check_endpoint(ready)
 
         async def run(chunk: list) -> object:
             stats = await sample_chunk(job, chunk, n, db_url)
-            progress.advance(len(chunk))
+            await progress.advance(len(chunk))
             return stats
 
         # Enough chunks in flight to keep every server slot busy, not thousands of idle tasks.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from prefect.artifacts import create_progress_artifact, update_progress_artifact
+from prefect.artifacts import acreate_progress_artifact, aupdate_progress_artifact
 
 
 class ProgressArtifact:
@@ -12,11 +12,15 @@ class ProgressArtifact:
 
     def __init__(self, total: int, description: str) -> None:
         self.total = max(total, 1)
+        self.description = description
         self.done = 0
-        artifact_id = create_progress_artifact(progress=0.0, description=description)
-        self.artifact_id: UUID | None = artifact_id if isinstance(artifact_id, UUID) else None
+        self.artifact_id: UUID | None = None
 
-    def advance(self, problems: int) -> None:
+    async def start(self) -> ProgressArtifact:
+        self.artifact_id = await acreate_progress_artifact(progress=0.0, description=self.description)
+        return self
+
+    async def advance(self, problems: int) -> None:
         self.done += problems
         if self.artifact_id is not None:
-            update_progress_artifact(self.artifact_id, progress=100.0 * self.done / self.total)
+            await aupdate_progress_artifact(self.artifact_id, progress=100.0 * self.done / self.total)

@@ -22,6 +22,9 @@ def classify(exc: BaseException, where: str) -> Exception:
     if isinstance(exc, httpx.HTTPStatusError):
         status = exc.response.status_code
         body = exc.response.text[:200].replace("\n", " ")
+        # llama-cpp-python's server reports request validation errors as HTTP 500.
+        if status == 500 and "validation error" in body:
+            return BadRequestError(f"{where}: HTTP {status} {body}")
         if status in RETRYABLE_STATUS or status >= 500:
             return TransientError(f"{where}: HTTP {status} {body}")
         return BadRequestError(f"{where}: HTTP {status} {body}")

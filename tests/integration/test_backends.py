@@ -53,7 +53,7 @@ def test_llamacpp_raw_completion_and_bad_request(llama_server: str) -> None:
         try:
             out = await backend.generate(request(Prompt(text="1, 2, 3, 4,"), 1, max_tokens=4))
             bad = GenerationRequest("p", Prompt(text="x"), SamplingParams(max_tokens=-5), (0,), (1,))
-            with pytest.raises(BadRequestError, match="HTTP 4"):
+            with pytest.raises(BadRequestError, match="max_tokens"):
                 await backend.generate(bad)
             return out
         finally:
