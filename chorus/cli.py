@@ -10,11 +10,11 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
 
-import typer  # noqa: E402
+import typer
 
-from chorus import cli_bestofinf, cli_sampling  # noqa: F401, E402 - they register their commands
-from chorus.cli_common import app, err  # noqa: E402
-from chorus.errors import ChorusError  # noqa: E402
+from chorus import cli_bestofinf, cli_sampling  # noqa: F401 - they register their commands
+from chorus.cli_common import app, err
+from chorus.errors import ChorusError
 
 
 def main() -> None:
