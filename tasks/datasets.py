@@ -15,9 +15,14 @@ from chorus.errors import ChorusError
 
 @dataclass(frozen=True)
 class Problem:
+    """One item to sample. `messages`, when set, is the exact chat prompt (e.g. a fusion or judge
+    prompt built from other generations); otherwise the model's registry entry builds the prompt
+    from `question`."""
+
     id: str
     question: str
     answer: str | None = None
+    messages: tuple[tuple[str, str], ...] | None = None
 
 
 def _problem(row: object, where: str) -> Problem:

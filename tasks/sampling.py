@@ -64,7 +64,10 @@ class SamplingJob:
         return replace(self, spec=spec)
 
     def prompt(self, problem: Problem) -> tuple[Prompt, str]:
-        prompt = self.spec.build_prompt(problem.question)
+        if problem.messages is not None:
+            prompt = self.spec.build_messages_prompt(problem.messages)
+        else:
+            prompt = self.spec.build_prompt(problem.question)
         return prompt, content_hash(prompt.as_key())
 
 

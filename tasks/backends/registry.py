@@ -80,6 +80,13 @@ class ModelSpec:
         except TypeError as exc:
             raise ChorusError(f"model {self.name}: bad sampling defaults ({exc})") from None
 
+    def build_messages_prompt(self, messages: tuple[tuple[str, str], ...]) -> Prompt:
+        """An explicit chat prompt; a raw-completion model gets the turns as plain text."""
+        if self.chat:
+            return Prompt(messages=messages)
+        turns = "\n\n".join(f"{role.upper()}:\n{content}" for role, content in messages)
+        return Prompt(text=f"{turns}\n\nASSISTANT:\n")
+
     def build_prompt(self, question: str) -> Prompt:
         body = self.prompt_template.replace("{question}", question) if self.prompt_template else question
         if not self.chat:
