@@ -83,7 +83,7 @@ def plan_vote(
 
 @task(
     name="vote-chunk",
-    task_run_name="vote [{problems[0].id}..] x{len(problems)}",
+    task_run_name="vote [{problems[0].id}..]",
     retries=3,
     retry_delay_seconds=[2, 8, 30],
     retry_condition_fn=is_transient,

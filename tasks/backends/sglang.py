@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from chorus.errors import ChorusError, TransientError
+from chorus.errors import BadRequestError, ChorusError, TransientError
 from tasks.backends.base import Completion, GenerationRequest, Health
 from tasks.backends.http import classify, post_json, with_retries
 from tasks.backends.openai_compat import parse_openai_response
@@ -91,6 +91,23 @@ class SGLangBackend:
 
         return await with_retries(once)
 
+    async def score(self, texts: list[str]) -> list[float]:
+        """Reward-model scores of `texts` from SGLang's `POST /classify` (server run with `--is-embedding`).
+
+        Each text must already be the conversation in the reward model's own chat template (user turn
+        and assistant turn): SGLang scores raw text. The route answers one `{"embedding": [score, ...],
+        "meta_info": {...}}` per text (a list for a list input); the reward is `embedding[0]`.
+        """
+        if not texts:
+            return []
+
+        async def once() -> list[float]:
+            url = f"{next(self._next)}/classify"
+            data = await post_json(self._client, url, {"model": self.model, "text": list(texts)})
+            return parse_classify_response(data, len(texts), url)
+
+        return await with_retries(once)
+
     async def health(self) -> Health:
         states: dict[str, str] = {}
         for base in self.endpoints:
@@ -131,3 +148,18 @@ def parse_native_response(data: Any, n: int, latency: float, where: str) -> list
         except (KeyError, TypeError, AttributeError) as exc:
             raise TransientError(f"{where}: malformed /generate response ({exc})") from None
     return out
+
+
+def parse_classify_response(data: Any, n: int, where: str) -> list[float]:
+    """`/classify` answers a dict for one text and a list of dicts for a list; the reward is embedding[0]."""
+    items = data if isinstance(data, list) else [data]
+    if len(items) != n:
+        raise TransientError(f"{where}: asked for {n} reward scores, got {len(items)}")
+    try:
+        return [float(item["embedding"][0]) for item in items]
+    except (KeyError, TypeError, IndexError, ValueError) as exc:
+        # Retrying cannot help: the server is not a reward model (SGLang serves those with --is-embedding).
+        raise BadRequestError(
+            f"{where}: no reward score in the /classify response ({type(exc).__name__}: {exc}); "
+            "is this a reward model launched with --is-embedding?"
+        ) from None

@@ -1,0 +1,108 @@
+"""The `vote` and `simulate` flows under an isolated Prefect API."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from flows.simulate_flow import simulate_flow
+from flows.vote_flow import vote_flow
+from storage.engine import make_engine
+from tests.conftest import EXAMPLES, SHARED_DATA
+from tests.flows.test_sample_flow import replay_setup
+
+pytestmark = pytest.mark.usefixtures("prefect_api")
+QWEN30 = SHARED_DATA / "analysis_aime2024_Qwen3-30B-A3B-Thinking-2507.jsonl"
+
+
+def per_model_rows(db: str) -> dict[str, int]:
+    with make_engine(db).connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT m.name, COUNT(*) FROM generations g JOIN models m ON g.model_fp = m.fingerprint GROUP BY m.name"
+            )
+        )
+        return {name: int(n) for name, n in rows}
+
+
+def test_adaptive_vote_stops_early_and_reruns_from_cache(tmp_path: Path) -> None:
+    cfg, dataset = replay_setup(tmp_path)
+    db = f"sqlite:///{tmp_path / 'c.db'}"
+    kw = dict(dataset=dataset, models=["qwen4b"], rule="bayes", threshold=10, max_samples=40, db=db, config=cfg)
+    first = asyncio.run(vote_flow(**kw))
+    assert first["problems"] == 30 and first["graded"] == 30
+    # Easy problems settle after two agreeing samples; hard ones use more, none more than 40.
+    assert 2 <= first["mean_samples"] < 40 and first["median_samples"] <= 4
+    assert first["generated"] > 0 and 0.5 < first["accuracy"] <= 1.0
+    assert first["fixed_n_at_same_budget"]["n"] == round(first["mean_samples"])
+    second = asyncio.run(vote_flow(**kw))
+    assert second["generated"] == 0
+    for key in ("accuracy", "mean_samples", "completion_tokens"):
+        assert second[key] == first[key]
+
+
+def test_weighted_mixture_draws_from_each_model_by_weight(tmp_path: Path) -> None:
+    cfg, dataset = replay_setup(tmp_path)
+    Path(cfg).write_text(Path(cfg).read_text() + f'[models.qwen30b]\nbackend = "replay"\npath = "{QWEN30}"\n')
+    db = f"sqlite:///{tmp_path / 'c.db'}"
+    summary = asyncio.run(
+        vote_flow(
+            dataset=dataset,
+            models=["qwen4b=1", "qwen30b=3"],
+            rule="fixed",
+            threshold=20,
+            max_samples=20,
+            baseline=False,
+            db=db,
+            config=cfg,
+        )
+    )
+    assert summary["mean_samples"] == 20 and summary["weights"] == [0.25, 0.75]
+    counts = per_model_rows(db)
+    assert sum(counts.values()) == 600
+    assert 0.18 < counts["qwen4b"] / 600 < 0.32  # 25 % expected; 600 draws give a s.e. of 1.8 %
+
+
+@pytest.mark.llama
+def test_live_vote_on_the_embedded_model(tmp_path: Path, llama_server: str) -> None:
+    cfg = tmp_path / "chorus.toml"
+    cfg.write_text(
+        f'[models.smollm2]\nbackend = "llamacpp"\nmodel = "smollm2"\nendpoints = ["{llama_server}"]\n'
+        "sampling = { max_tokens = 24, temperature = 0.7 }\n"
+    )
+    db = f"sqlite:///{tmp_path / 'c.db'}"
+    kw = dict(
+        dataset=str(EXAMPLES / "arithmetic.jsonl"),
+        models=["smollm2"],
+        rule="esc",
+        threshold=2,
+        max_samples=4,
+        batch=2,
+        limit=2,
+        baseline=False,
+        db=db,
+        config=str(cfg),
+    )
+    first = asyncio.run(vote_flow(**kw))
+    assert first["problems"] == 2 and 2 <= first["mean_samples"] <= 4
+    assert first["generated"] == first["mean_samples"] * 2
+    again = asyncio.run(vote_flow(**kw))
+    assert again["generated"] == 0 and again["accuracy"] == first["accuracy"]
+
+
+def test_simulate_flow_reports_curves_and_plot(tmp_path: Path) -> None:
+    plot = tmp_path / "curve.png"
+    result = simulate_flow(
+        replay=[str(QWEN30)], thresholds=[2, 10], fixed=[1, 5], trials=20, max_samples=50, seed=1, plot=str(plot)
+    )
+    assert abs(result["bo_inf_accuracy"] - 28 / 30) < 1e-9
+    assert [p["setting"] for p in result["adaptive"]] == [2, 10]
+    b2, b10 = result["adaptive"]
+    assert b2["mean_samples"] < b10["mean_samples"]  # a higher bar costs more samples
+    assert result["fixed"][0]["mean_samples"] == 1 and result["fixed"][1]["mean_samples"] == 5
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    json.dumps(result)  # JSON-ready
