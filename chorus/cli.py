@@ -12,7 +12,7 @@ os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
 
 import typer
 
-from chorus import cli_bestofinf, cli_sampling  # noqa: F401 - they register their commands
+from chorus import cli_bestofinf, cli_ensemble, cli_sampling  # noqa: F401 - they register their commands
 from chorus.cli_common import app, err
 from chorus.errors import ChorusError
 
@@ -26,10 +26,9 @@ def main() -> None:
     except (typer.Abort, KeyboardInterrupt):
         err.print("aborted")
         sys.exit(130)
-    except Exception as exc:  # click usage errors carry their own exit code
-        import click
-
-        if isinstance(exc, click.ClickException):
+    except Exception as exc:
+        # Usage errors (Typer vendors its own click) carry their own message and exit code.
+        if hasattr(exc, "show") and isinstance(getattr(exc, "exit_code", None), int):
             exc.show()
             sys.exit(exc.exit_code)
         raise

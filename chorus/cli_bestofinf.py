@@ -53,6 +53,9 @@ def vote(
     limit: Annotated[int | None, typer.Option("--limit")] = None,
     chunk_size: Annotated[int, typer.Option("--chunk-size")] = 8,
     seed: Annotated[int, typer.Option("--seed")] = 0,
+    ensemble: Annotated[
+        str | None, typer.Option("--ensemble", help="Sample from weights saved by `chorus ensemble --name`.")
+    ] = None,
     db: DbOpt = None,
     config: ConfigOpt = None,
     as_json: JsonOpt = False,
@@ -61,6 +64,15 @@ def vote(
     from tasks.stopping import make_rule
     from tasks.vote_tasks import parse_schedule, parse_weighted
 
+    if ensemble:
+        if model:
+            raise ChorusError("--ensemble and --model: give one, not both")
+        from storage.engine import open_engine
+        from storage.ensembles import load_ensemble
+        from storage.settings import database_url
+
+        saved = load_ensemble(open_engine(database_url(db)), ensemble)
+        model = [f"{m}={w}" for m, w in zip(saved.models, saved.weights, strict=True)]
     model = model or ["smollm2"]
     names = [name for name, _ in parse_weighted(model)]
     parse_schedule(batch_schedule, batch)

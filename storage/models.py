@@ -63,3 +63,15 @@ class GenerationRow(Base):
     latency_s: Mapped[float] = mapped_column(Float)
     seed: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class EnsembleRow(Base):
+    """Weights learned by `chorus ensemble`; a name may be saved again, and the newest row wins."""
+
+    __tablename__ = "ensembles"
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200), index=True)
+    models: Mapped[str] = mapped_column(Text)  # JSON list of model names
+    weights: Mapped[str] = mapped_column(Text)  # JSON list of floats, same order
+    provenance: Mapped[str] = mapped_column(Text)  # JSON: data, split, solver status, accuracy
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

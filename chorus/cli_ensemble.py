@@ -1,0 +1,124 @@
+"""`chorus ensemble`: optimal mixture weights from recorded answers or from live models' cached samples."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from chorus.cli_common import ConfigOpt, DbOpt, app, out, preflight
+from chorus.errors import ChorusError
+
+
+def _floats(text: str | None, flag: str) -> list[float] | None:
+    if text is None:
+        return None
+    try:
+        return [float(x) for x in text.split(",")]
+    except ValueError:
+        raise ChorusError(f"{flag} {text}: expected comma-separated numbers") from None
+
+
+@app.command()
+def ensemble(
+    replay: Annotated[
+        list[str] | None, typer.Option("--replay", help="[NAME=]FILE of recorded answers, one per model.")
+    ] = None,
+    dataset: Annotated[
+        str | None, typer.Option("--dataset", help="Or: a dataset with gold answers, sampled live.")
+    ] = None,
+    model: Annotated[list[str] | None, typer.Option("--model", help="Registry models (with --dataset).")] = None,
+    samples: Annotated[int, typer.Option("--samples", help="Samples per problem and model (with --dataset).")] = 16,
+    name: Annotated[
+        str, typer.Option("--name", help="Save the weights under this name (for vote --ensemble).")
+    ] = "default",
+    train_frac: Annotated[
+        float | None, typer.Option("--train-frac", help="Learn on this share, evaluate on the rest.")
+    ] = None,
+    test: Annotated[
+        list[str] | None, typer.Option("--test", help="Transfer: recorded answers of the same models on another set.")
+    ] = None,
+    folds: Annotated[int | None, typer.Option("--folds", help="Also report K-fold cross-validated accuracy.")] = None,
+    keys: Annotated[str, typer.Option("--keys", help="raw (as recorded, the paper) or canonical")] = "raw",
+    ties: Annotated[str, typer.Option("--ties", help="wrong (a tie is a loss) or right (the authors' rule)")] = "wrong",
+    cost_aware: Annotated[
+        bool, typer.Option("--cost-aware", help="Cheapest weights (tokens) with the best count.")
+    ] = False,
+    token_budget: Annotated[
+        float | None, typer.Option("--token-budget", help="Best count with mean tokens per draw ≤ this.")
+    ] = None,
+    lower: Annotated[str | None, typer.Option("--lower", help="Per-model lower bounds w1,w2,...")] = None,
+    upper: Annotated[str | None, typer.Option("--upper", help="Per-model upper bounds w1,w2,...")] = None,
+    solver: Annotated[str, typer.Option("--solver", help="cbc or highs")] = "cbc",
+    time_limit: Annotated[float, typer.Option("--time-limit", help="Seconds for both solver stages.")] = 60.0,
+    trials: Annotated[int, typer.Option("--trials", help="Monte Carlo trials for finite-N accuracy (0 = skip).")] = 20,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    limit: Annotated[int | None, typer.Option("--limit")] = None,
+    db: DbOpt = None,
+    config: ConfigOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Choose model weights so the weighted mixture's majority is right on the most problems (MILP)."""
+    from tasks.ensemble_tasks import KEYS, parse_named_files
+    from tasks.replay_data import load_replay
+
+    if bool(replay) == bool(dataset):
+        raise ChorusError("ensemble: give --replay FILE ... or --dataset FILE --model NAME ..., not both or neither")
+    if keys not in KEYS or ties not in ("wrong", "right") or solver not in ("cbc", "highs"):
+        raise ChorusError(
+            f"ensemble: --keys raw|canonical, --ties wrong|right, --solver cbc|highs (got {keys}, {ties}, {solver})"
+        )
+    if replay:
+        for _, path in parse_named_files([*replay, *(test or [])]):
+            load_replay(path)
+    else:
+        if not model or len(model) < 2:
+            raise ChorusError("--model: an ensemble needs at least two models")
+        preflight(model, dataset=dataset or "", limit=limit, config=config, db=db)
+
+    from flows.ensemble_flow import ensemble_flow
+
+    summary = asyncio.run(
+        ensemble_flow(
+            name=name,
+            replay=replay,
+            dataset=dataset,
+            models=model,
+            samples=samples,
+            test_replay=test,
+            train_frac=train_frac,
+            folds=folds,
+            keys=keys,
+            ties=ties,
+            cost_aware=cost_aware,
+            token_budget=token_budget,
+            lower=_floats(lower, "--lower"),
+            upper=_floats(upper, "--upper"),
+            solver=solver,
+            time_limit=time_limit,
+            trials=trials,
+            seed=seed,
+            db=db,
+            config=config,
+            limit=limit,
+        )
+    )
+    if as_json:
+        print(json.dumps(summary, indent=2, default=str))
+        return
+    s = summary["solver"]
+    out.print(
+        f"ensemble [bold]{name}[/bold]: {s['solved']}/{s['total']} problems ({s['status']}, {s['name']}, "
+        f"{s['seconds']} s, gap {s['gap']:.3g})"
+    )
+    table = Table()
+    splits = list(summary["accuracy"])
+    for col in ("model", "weight", *splits):
+        table.add_column(col)
+    for m in [*summary["models"], "ensemble"]:
+        weight = f"{summary['weights'][m]:.3f}" if m in summary["weights"] else ""
+        table.add_row(m, weight, *[f"{summary['accuracy'][sp].get(m, float('nan')):.4f}" for sp in splits])
+    out.print(table)

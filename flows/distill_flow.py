@@ -1,0 +1,76 @@
+"""The `distill` flow: one completion per teacher per prompt → fused and Best-of-N answers → chat-format
+JSONL for fine-tuning (Khairi et al. 2025, synthetic data), written only once every prompt is done."""
+
+from __future__ import annotations
+
+import time
+
+from prefect import flow
+
+from storage.settings import database_url
+from tasks.backends.local_server import local_model_servers
+from tasks.concurrency import bounded_gather
+from tasks.datasets import Problem, chunked
+from tasks.fusion_tasks import (
+    ChunkState,
+    finish,
+    fuse_candidates,
+    plan_fusion,
+    sample_candidates,
+    select_candidates,
+    write_distill,
+)
+from tasks.sample_tasks import check_endpoint, load_problems, open_cache, register_job
+
+
+@flow(name="distill", log_prints=True)
+async def distill_flow(
+    prompts: str,
+    teachers: list[str],
+    fusor: str,
+    out: str,
+    scorer: str | None = None,
+    reward: str | None = None,
+    temperature: float = 0.3,
+    max_tokens: int | None = None,
+    fusor_max_tokens: int | None = None,
+    fusor_context: int | None = None,
+    judge_max_tokens: int | None = None,
+    db: str | None = None,
+    config: str | None = None,
+    chunk_size: int = 8,
+    limit: int | None = None,
+) -> dict[str, object]:
+    """Fuse and Best-of-N-select one completion per teacher for every prompt; write one JSONL per method."""
+    started = time.perf_counter()
+    problems = load_problems(prompts, limit)
+    plan = plan_fusion(
+        teachers,
+        1,
+        fusor,
+        config=config,
+        max_tokens=max_tokens,
+        temperature=temperature,
+        fusor_max_tokens=fusor_max_tokens,
+        fusor_context=fusor_context,
+        # Without a scorer the fusor judges: Best-of-N then needs no extra model.
+        judge=None if reward else (scorer or fusor),
+        judge_max_tokens=judge_max_tokens,
+        reward=reward,
+    )
+    db_url = open_cache(database_url(db))
+    for job in plan.jobs():
+        register_job(job, db_url)
+    with local_model_servers(plan.specs()) as ready:
+        plan = plan.with_specs(ready)
+        for spec in ready:
+            await check_endpoint(spec)
+
+        async def run(chunk: list[Problem]) -> ChunkState:
+            state = await sample_candidates(plan, chunk, db_url)
+            state = await fuse_candidates(plan, state, db_url)
+            return await select_candidates(plan, state, db_url)
+
+        in_flight = max(2, -(-max(s.max_concurrency for s in ready) // max(1, chunk_size)) + 1)
+        states = await bounded_gather((run(c) for c in chunked(problems, chunk_size)), in_flight)
+    return finish(write_distill(plan, states, out, time.perf_counter() - started))

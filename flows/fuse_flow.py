@@ -1,0 +1,85 @@
+"""The `fuse` flow: N samples per problem → fused answer, Best-of-N pick, single sample → accuracy and
+judge win rates (Khairi et al. 2025, test-time scaling)."""
+
+from __future__ import annotations
+
+import time
+
+from prefect import flow
+
+from storage.settings import database_url
+from tasks.backends.local_server import local_model_servers
+from tasks.concurrency import bounded_gather
+from tasks.datasets import Problem, chunked
+from tasks.fusion_tasks import (
+    ChunkState,
+    compare_answers,
+    finish,
+    fuse_candidates,
+    plan_fusion,
+    report_fuse,
+    sample_candidates,
+    select_candidates,
+)
+from tasks.sample_tasks import check_endpoint, load_problems, open_cache, register_job
+
+
+@flow(name="fuse", log_prints=True)
+async def fuse_flow(
+    dataset: str,
+    model: str = "smollm2",
+    n: int = 5,
+    fusor: str = "smollm2",
+    judge: str | None = None,
+    reward: str | None = None,
+    select: str | None = None,
+    compare: bool = True,
+    answer_kind: str = "math",
+    max_tokens: int | None = None,
+    temperature: float | None = None,
+    top_p: float | None = None,
+    fusor_max_tokens: int | None = None,
+    fusor_context: int | None = None,
+    judge_max_tokens: int | None = None,
+    db: str | None = None,
+    config: str | None = None,
+    chunk_size: int = 8,
+    limit: int | None = None,
+) -> dict[str, object]:
+    """Fuse `n` samples of `model` with `fusor`, pick Best-of-N with the scorer, compare with one sample."""
+    started = time.perf_counter()
+    problems = load_problems(dataset, limit)
+    plan = plan_fusion(
+        [model],
+        n,
+        fusor,
+        config=config,
+        max_tokens=max_tokens,
+        temperature=temperature,
+        top_p=top_p,
+        fusor_max_tokens=fusor_max_tokens,
+        fusor_context=fusor_context,
+        judge=judge,
+        judge_max_tokens=judge_max_tokens,
+        reward=reward,
+        select=select,
+        kind=answer_kind,
+        compare_with_judge=compare and judge is not None,
+    )
+    db_url = open_cache(database_url(db))
+    for job in plan.jobs():
+        register_job(job, db_url)
+    with local_model_servers(plan.specs()) as ready:
+        plan = plan.with_specs(ready)
+        for spec in ready:
+            await check_endpoint(spec)
+
+        async def run(chunk: list[Problem]) -> ChunkState:
+            state = await sample_candidates(plan, chunk, db_url)
+            state = await fuse_candidates(plan, state, db_url)
+            state = await select_candidates(plan, state, db_url)
+            return await compare_answers(plan, state, db_url)
+
+        in_flight = max(2, -(-max(s.max_concurrency for s in ready) // max(1, chunk_size)) + 1)
+        states = await bounded_gather((run(c) for c in chunked(problems, chunk_size)), in_flight)
+    return finish(report_fuse(plan, states, dataset, time.perf_counter() - started))

@@ -1,0 +1,231 @@
+"""Prefect tasks of the `ensemble` flow: answer distributions, the MILP, evaluation, saved weights."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from prefect import task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+
+from chorus.errors import ChorusError
+from storage.cache import GenerationCache
+from storage.engine import shared_engine
+from storage.ensembles import save_ensemble
+from tasks.answers import AnswerKind, answer_key, canonicalize
+from tasks.backends.registry import create_backend
+from tasks.datasets import Problem
+from tasks.ensemble_eval import EnsembleData, build_dists, cross_validate, mixture_accuracy, single_accuracy
+from tasks.ensemble_eval import train_test_split as split_ids
+from tasks.ensemble_weights import EnsembleSolution, solve_ensemble
+from tasks.replay_data import ReplayProblem, load_replay
+from tasks.retry import is_transient
+from tasks.sampling import SamplingJob, sample_problems
+from tasks.simulation import simulate
+
+KEYS = {"raw": lambda a: a if a.strip() else None, "canonical": lambda a: canonicalize(a) if a.strip() else None}
+
+
+def parse_named_files(items: list[str]) -> list[tuple[str, str]]:
+    """`NAME=FILE` or `FILE` (named after the file: analysis_math500_gpt-oss-20b → gpt-oss-20b)."""
+    out = []
+    for item in items:
+        name, sep, path = item.partition("=")
+        if not sep:
+            path, name = item, Path(item).stem.removeprefix("analysis_").split("_", 1)[-1]
+            name = name.split("_", 1)[-1] if name.startswith("diamond_") else name
+        out.append((name, path))
+    names = [n for n, _ in out]
+    if len(set(names)) != len(names):
+        raise ChorusError(f"--replay: two files have the same model name ({', '.join(names)}); use NAME=FILE")
+    return out
+
+
+@task(name="load-replay-models")
+def load_replay_models(items: list[str]) -> tuple[list[str], list[list[ReplayProblem]]]:
+    named = parse_named_files(items)
+    if len(named) < 2:
+        raise ChorusError("--replay: an ensemble needs at least two models")
+    return [n for n, _ in named], [load_replay(p) for _, p in named]
+
+
+@task(name="cached-distributions", retries=3, retry_delay_seconds=[2, 8, 30], retry_condition_fn=is_transient)
+async def cached_distributions(
+    job: SamplingJob, problems: list[Problem], n: int, db_url: str, kind: AnswerKind
+) -> list[ReplayProblem]:
+    """n samples per problem of one live model (cached; only missing ones generated) as answer tallies."""
+    cache = GenerationCache(await asyncio.to_thread(shared_engine, db_url))
+    backend = create_backend(job.spec)
+    try:
+        samples, _ = await sample_problems(job, problems, n, cache, backend)
+    finally:
+        await backend.aclose()
+    gold = {p.id: p.answer for p in problems}
+    return [
+        ReplayProblem(
+            s.problem_id,
+            tuple(answer_key(g.text, kind) or "" for g in s.generations),
+            tuple(g.completion_tokens for g in s.generations),
+            None if gold[s.problem_id] is None else canonicalize(gold[s.problem_id], kind),
+        )
+        for s in samples
+    ]
+
+
+@task(name="answer-distributions")
+def distributions(models: list[list[ReplayProblem]], keys: str) -> EnsembleData:
+    if keys not in KEYS:
+        raise ChorusError(f"--keys {keys}: choose raw or canonical")
+    data = build_dists(models, KEYS[keys])
+    if not data.problem_ids:
+        raise ChorusError("ensemble: no problem has a gold answer and an answer from every model")
+    return data
+
+
+@task(name="solve-weights")
+def solve_weights(data: EnsembleData, ids: list[str], solve_kwargs: dict[str, Any]) -> EnsembleSolution:
+    train = data.subset(ids)
+    kwargs = dict(solve_kwargs)
+    if kwargs.get("stage2") == "cost" or kwargs.get("token_budget") is not None:
+        kwargs["costs"] = data.tokens
+    return solve_ensemble(train.probs, **kwargs)
+
+
+@task(name="evaluate-ensemble")
+def evaluate(
+    data: EnsembleData, names: list[str], weights: np.ndarray, train: list[str], test: list[str], ties: str
+) -> dict[str, dict[str, float]]:
+    """Bo∞ accuracy of every model and of the ensemble, in-sample and (when any) held out."""
+    report: dict[str, dict[str, float]] = {}
+    for label, ids in (("in_sample", train), ("held_out", test)):
+        if not ids:
+            continue
+        part = data.subset(ids)
+        row = {n: round(single_accuracy(part, i, ties), 4) for i, n in enumerate(names)}  # type: ignore[arg-type]
+        row["ensemble"] = round(mixture_accuracy(part, weights, ties), 4)  # type: ignore[arg-type]
+        report[label] = row
+    return report
+
+
+@task(name="cross-validate")
+def k_fold_report(
+    data: EnsembleData, names: list[str], folds: int, seed: int, ties: str, solve_kwargs: dict[str, Any]
+) -> dict[str, dict[str, float]]:
+    rep = cross_validate(data, names, k=folds, seed=seed, ties=ties, **solve_kwargs)  # type: ignore[arg-type]
+    return {
+        "cv_train": {k: round(v, 4) for k, v in rep.train.items()},
+        "cv_held_out": {k: round(v, 4) for k, v in rep.test.items()},
+    }
+
+
+@task(name="finite-n-mixture")
+def finite_n(
+    models: list[list[ReplayProblem]],
+    weights: list[float],
+    ids: list[str],
+    keys: str,
+    trials: int,
+    max_samples: int,
+    seed: int,
+) -> dict[str, Any]:
+    """Adaptive sampling from the mixture (model i with probability w_i per draw) on the given problems."""
+    wanted = set(ids)
+    kept = [[p for p in m if p.problem_id in wanted] for m in models]
+    result = simulate(
+        kept[0],
+        mixtures=kept[1:],
+        weights=weights,
+        rule="bayes",
+        thresholds=[5, 10, 30],
+        fixed=[1, 5, min(10, max_samples)],
+        trials=trials,
+        max_samples=max_samples,
+        seed=seed,
+        key=KEYS[keys],
+    )
+    return {
+        "bo_inf": result.bo_inf_accuracy,
+        "adaptive": [
+            {"B": p.setting, "accuracy": round(p.accuracy, 4), "samples": round(p.mean_samples, 2)}
+            for p in result.adaptive
+        ],
+        "fixed": [{"N": p.setting, "accuracy": round(p.accuracy, 4)} for p in result.fixed],
+    }
+
+
+def split(data: EnsembleData, train_frac: float | None, seed: int) -> tuple[list[str], list[str]]:
+    ids = list(data.problem_ids)
+    if train_frac is None:
+        return ids, []
+    if not 0 < train_frac < 1:
+        raise ChorusError(f"--train-frac {train_frac}: must be between 0 and 1")
+    return split_ids(ids, train_frac, seed)
+
+
+@task(name="report-ensemble")
+def report_ensemble(
+    db_url: str,
+    name: str,
+    names: list[str],
+    sol: EnsembleSolution,
+    data: EnsembleData,
+    split_ids: tuple[list[str], list[str]],
+    accuracy: dict[str, Any],
+    finite: dict[str, Any] | None,
+    provenance: dict[str, Any],
+) -> dict[str, Any]:
+    """Save the weights with their provenance, leave artifacts, and return the summary."""
+    weights = [float(w) for w in sol.weights]
+    summary: dict[str, Any] = {
+        "name": name,
+        "models": names,
+        "weights": dict(zip(names, [round(w, 6) for w in weights], strict=True)),
+        "problems": {
+            "used": len(data.problem_ids),
+            "train": len(split_ids[0]),
+            "test": len(split_ids[1]),
+            "not_in_every_model": len(data.dropped_ids),
+            "no_gold": len(data.no_gold_ids),
+        },
+        "solver": {
+            "name": sol.solver,
+            "status": sol.status,
+            "solved": sol.solved,
+            "total": sol.total,
+            "objective": sol.objective,
+            "bound": sol.bound,
+            "gap": sol.gap,
+            "margin": sol.margin,
+            "seconds": round(sol.seconds, 3),
+            "rows": sol.rows,
+            "dropped_rows": sol.dropped_rows,
+            "stage2": sol.stage2,
+            "stage2_status": sol.stage2_status,
+            "cost": sol.cost,
+        },
+        "accuracy": accuracy,
+        "data": provenance,
+    }
+    if finite is not None:
+        summary["finite_n"] = finite
+    save_ensemble(shared_engine(db_url), name, names, weights, summary)
+    create_table_artifact(
+        key="ensemble-weights",
+        description=f"Ensemble {name}",
+        table=[{"model": n, "weight": round(w, 4)} for n, w in zip(names, weights, strict=True)],
+    )
+    cols = [*names, "ensemble"]
+    lines = [
+        f"# ensemble {name}",
+        "",
+        f"solver {sol.solver}: {sol.status}, {sol.solved}/{sol.total} solved, gap {sol.gap:.3g}, {sol.seconds:.2f} s",
+        "",
+        "| split | " + " | ".join(cols) + " |",
+        "| --- |" + " --- |" * len(cols),
+    ]
+    for label, row in accuracy.items():
+        lines.append(f"| {label} | " + " | ".join(str(row.get(n, "")) for n in cols) + " |")
+    create_markdown_artifact(key="ensemble-report", markdown="\n".join(lines), description=f"Ensemble {name}")
+    return summary
