@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from chorus.cli_common import ConfigOpt, DbOpt, JsonOpt, app, out, preflight, print_summary
+from chorus.cli_common import ConfigOpt, DbOpt, JsonOpt, app, out, preflight, print_summary, quiet_prefect_console
 from chorus.errors import ChorusError
 
 
@@ -81,6 +81,8 @@ def vote(
 
     from flows.vote_flow import vote_flow
 
+    quiet_prefect_console()
+
     summary = asyncio.run(
         vote_flow(
             dataset=dataset,
@@ -140,6 +142,8 @@ def simulate(
         load_replay(path)  # bad files fail here, in one line, before Prefect starts
 
     from flows.simulate_flow import simulate_flow
+
+    quiet_prefect_console()
 
     result = simulate_flow(
         replay=replay,

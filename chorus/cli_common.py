@@ -113,3 +113,36 @@ def preflight(
             asyncio.run(check(spec))
     open_engine(database_url(db))
     return len(problems)
+
+
+_USER_ERRORS = ("ChorusError", "BadRequestError", "TransientError")
+
+
+class _ConsoleErrorFilter:
+    """On the terminal only: a chorus error is printed once, by the CLI, as one line.
+
+    Prefect would log it again with a traceback (task run, then flow run); the Prefect API still gets
+    those records, since the filter sits on the console handler alone.
+    """
+
+    def filter(self, record: Any) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        duplicate = record.levelno >= 40 and any(name in record.getMessage() for name in _USER_ERRORS)
+        return not (isinstance(exc, ChorusError) or duplicate)
+
+
+def quiet_prefect_console() -> None:
+    """Terminal output for humans: Prefect's console handler at WARNING (INFO with CHORUS_VERBOSE=1)
+    and without duplicate chorus errors; the progress bar and the summary say the rest."""
+    import logging
+    import os
+
+    from prefect.logging.configuration import setup_logging
+
+    setup_logging()
+    for handler in logging.getLogger().handlers:
+        if type(handler).__name__ == "PrefectConsoleHandler":
+            if not os.environ.get("CHORUS_VERBOSE"):
+                handler.setLevel(logging.WARNING)
+            if not any(isinstance(f, _ConsoleErrorFilter) for f in handler.filters):
+                handler.addFilter(_ConsoleErrorFilter())

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from chorus.cli_common import ConfigOpt, DbOpt, app, out, preflight
+from chorus.cli_common import ConfigOpt, DbOpt, app, out, preflight, quiet_prefect_console
 from chorus.errors import ChorusError
 
 
@@ -80,6 +80,8 @@ def ensemble(
         preflight(model, dataset=dataset or "", limit=limit, config=config, db=db)
 
     from flows.ensemble_flow import ensemble_flow
+
+    quiet_prefect_console()
 
     summary = asyncio.run(
         ensemble_flow(

@@ -22,6 +22,7 @@ from chorus.cli_common import (
     out,
     preflight,
     print_summary,
+    quiet_prefect_console,
 )
 from chorus.errors import ChorusError
 
@@ -57,6 +58,8 @@ def sample(
     )
 
     from flows.sample_flow import sample_flow
+
+    quiet_prefect_console()
     from tasks import progress
 
     with ProgressBar(count, n, quiet=as_json) as advance:

@@ -48,5 +48,5 @@ def load_ensemble(engine: Engine, name: str) -> SavedEnsemble:
             names = conn.execute(select(EnsembleRow.name).distinct()).scalars().all()
             known = ", ".join(sorted(names)) or "none saved yet"
             raise ChorusError(f"--ensemble {name}: no such ensemble in the cache (known: {known})")
-    r = row[0]
+    r = row
     return SavedEnsemble(r.name, json.loads(r.models), json.loads(r.weights), json.loads(r.provenance), r.created_at)
