@@ -172,11 +172,15 @@ def distill_outputs(plan: FusionPlan, states: Sequence[State]) -> tuple[dict[str
                 if text is not None and text.strip():
                     out.append(chat_record(p.question, text))
                 else:
-                    why = fused.error if method == "fusion" and fused.error else "no answer (empty or unscored)"
+                    why = fused.error if method == "fusion" and fused.error else _why_missing(method, state, p.id)
                     skipped.append({"id": p.id, "method": method, "reason": why})
-    if not fusion and not best:
-        first = skipped[0]["reason"] if skipped else "no prompts"
-        raise ChorusError(f"distill produced nothing for {len(records) + len(skipped)} prompts (first: {first})")
+    # Both files or none: a run whose scorer never scored (or whose fusor never answered) is broken.
+    for method, rows in (("fusion", fusion), ("best_of_n", best)):
+        if not rows:
+            reasons = [s["reason"] for s in skipped if s.get("method", method) == method]
+            total = sum(len(s.problems) for s in states)
+            first = reasons[0] if reasons else "no prompts"
+            raise ChorusError(f"distill: no {method} answer for any of {total} prompts (first reason: {first})")
     scorer = plan.judge if plan.select == "judge" else plan.reward
     provenance = {
         "teachers": [
@@ -207,6 +211,12 @@ def distill_outputs(plan: FusionPlan, states: Sequence[State]) -> tuple[dict[str
         "missing_scores": sum(s is None for r in records for s in (r["scores"] or [])),
     }
     return files, summary
+
+
+def _why_missing(method: str, state: State, pid: str) -> str:
+    if method == "best_of_n" and state.picks.get(pid) is None:
+        return "the scorer gave no usable score to any candidate"
+    return "empty answer"
 
 
 def write_atomically(out_dir: str | Path, files: Mapping[str, str]) -> list[str]:
