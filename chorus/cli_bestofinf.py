@@ -64,15 +64,15 @@ def vote(
     from tasks.stopping import make_rule
     from tasks.vote_tasks import parse_schedule, parse_weighted
 
+    if ensemble and model:
+        raise ChorusError("--ensemble and --model: give one, not both")
     if ensemble:
-        if model:
-            raise ChorusError("--ensemble and --model: give one, not both")
         from storage.engine import open_engine
         from storage.ensembles import load_ensemble
         from storage.settings import database_url
 
-        saved = load_ensemble(open_engine(database_url(db)), ensemble)
-        model = [f"{m}={w}" for m, w in zip(saved.models, saved.weights, strict=True)]
+        saved = load_ensemble(open_engine(database_url(db)), ensemble)  # fails here, in one line, if unknown
+        model = list(saved.models)
     model = model or ["smollm2"]
     names = [name for name, _ in parse_weighted(model)]
     parse_schedule(batch_schedule, batch)
@@ -87,6 +87,7 @@ def vote(
         vote_flow(
             dataset=dataset,
             models=model,
+            ensemble=ensemble,
             rule=rule,
             threshold=threshold,
             max_samples=max_samples,

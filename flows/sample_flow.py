@@ -10,6 +10,18 @@ from storage.settings import database_url
 from tasks.backends.local_server import local_model_servers
 from tasks.concurrency import bounded_gather
 from tasks.datasets import chunked
+from tasks.parameters import (
+    ChunkSize,
+    ConfigPath,
+    DatasetPath,
+    DbUrl,
+    Limit,
+    MaxTokens,
+    ModelName,
+    Samples,
+    Temperature,
+    TopP,
+)
 from tasks.reporting import ProgressArtifact
 from tasks.sample_tasks import (
     check_endpoint,
@@ -25,16 +37,16 @@ from tasks.sample_tasks import (
 
 @flow(name="sample", log_prints=True)
 async def sample_flow(
-    dataset: str,
-    model: str = "smollm2",
-    n: int = 4,
-    max_tokens: int | None = None,
-    temperature: float | None = None,
-    top_p: float | None = None,
-    db: str | None = None,
-    config: str | None = None,
-    chunk_size: int = 8,
-    limit: int | None = None,
+    dataset: DatasetPath,
+    model: ModelName = "smollm2",
+    n: Samples = 4,
+    max_tokens: MaxTokens = None,
+    temperature: Temperature = None,
+    top_p: TopP = None,
+    db: DbUrl = None,
+    config: ConfigPath = None,
+    chunk_size: ChunkSize = 8,
+    limit: Limit = None,
 ) -> dict[str, object]:
     """Draw `n` samples per problem of `dataset` from `model`, through the generation cache."""
     started = time.perf_counter()

@@ -3,41 +3,72 @@
 from __future__ import annotations
 
 import time
+from typing import Annotated
 
 from prefect import flow
+from pydantic import Field
 
 from storage.settings import database_url
 from tasks.backends.local_server import local_model_servers
 from tasks.concurrency import bounded_gather
 from tasks.datasets import chunked
+from tasks.parameters import (
+    Alpha,
+    ChunkSize,
+    Compat,
+    ConfigPath,
+    DatasetPath,
+    DbUrl,
+    Limit,
+    MaxSamples,
+    MaxTokens,
+    RuleName,
+    Seed,
+    Temperature,
+    Threshold,
+    TopP,
+)
 from tasks.sample_tasks import check_endpoint, load_problems, open_cache, plan_sampling, register_job, resolve_model
-from tasks.vote_tasks import fixed_budget_plan, parse_schedule, parse_weighted, plan_vote, report_vote, vote_chunk
+from tasks.vote_tasks import (
+    ensemble_models,
+    fixed_budget_plan,
+    parse_schedule,
+    parse_weighted,
+    plan_vote,
+    report_vote,
+    vote_chunk,
+)
 
 
 @flow(name="vote", log_prints=True)
 async def vote_flow(
-    dataset: str,
+    dataset: DatasetPath,
     models: list[str] = ["smollm2"],  # noqa: B006 - Prefect renders the default in the UI form
-    rule: str = "bayes",
-    threshold: float | None = None,
-    max_samples: int = 32,
+    rule: RuleName = "bayes",
+    threshold: Threshold = None,
+    max_samples: MaxSamples = 32,
     batch_schedule: str | None = None,
     batch: int | None = None,
     answer_kind: str | None = None,
-    alpha: float = 0.3,
-    compat: str = "chorus",
-    max_tokens: int | None = None,
-    temperature: float | None = None,
-    top_p: float | None = None,
+    alpha: Alpha = 0.3,
+    compat: Compat = "chorus",
+    max_tokens: MaxTokens = None,
+    temperature: Temperature = None,
+    top_p: TopP = None,
     baseline: bool = True,
-    db: str | None = None,
-    config: str | None = None,
-    chunk_size: int = 8,
-    limit: int | None = None,
-    seed: int = 0,
+    db: DbUrl = None,
+    config: ConfigPath = None,
+    chunk_size: ChunkSize = 8,
+    limit: Limit = None,
+    seed: Seed = 0,
+    ensemble: Annotated[
+        str | None, Field(description="Use weights saved by the ensemble flow (replaces models)")
+    ] = None,
 ) -> dict[str, object]:
     """Vote on every problem until the rule stops it; report accuracy, samples and the fixed-N baseline."""
     started = time.perf_counter()
+    if ensemble:
+        models = ensemble_models(ensemble, open_cache(database_url(db)))
     weighted = parse_weighted(models)
     schedule = parse_schedule(batch_schedule, batch)
     problems = load_problems(dataset, limit)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Iterable
+from contextlib import AbstractAsyncContextManager, nullcontext
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -32,3 +33,16 @@ async def bounded_gather(coros: Iterable[Awaitable[T]], limit: int) -> list[T]:
             return await c
 
     return await asyncio.gather(*(run(c) for c in coros))
+
+
+def generation_slot(global_limit: str | None) -> AbstractAsyncContextManager[object]:
+    """A slot of the Prefect global concurrency limit named in the registry (`global_limit`), shared by
+    every flow run and worker that talks to the same server; no-op when unset.
+
+    Create it sized to the server's slots: `prefect gcl create sglang-qwen --limit 256`.
+    """
+    if not global_limit:
+        return nullcontext()
+    from prefect.concurrency.asyncio import concurrency
+
+    return concurrency(global_limit, occupy=1)

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.events import emit_event
 
 from chorus.errors import ChorusError
 from storage.cache import GenerationCache
@@ -211,6 +212,10 @@ def report_ensemble(
     if finite is not None:
         summary["finite_n"] = finite
     save_ensemble(shared_engine(db_url), name, names, weights, summary)
+    # Deployments can react: prefect.yaml re-runs the evaluation vote when new weights appear.
+    emit_event(event="chorus.ensemble.saved", resource={"prefect.resource.id": f"chorus.ensemble.{name}",
+                                                        "prefect.resource.name": name},
+               payload={"name": name, "models": names, "weights": weights})
     create_table_artifact(
         key="ensemble-weights",
         description=f"Ensemble {name}",

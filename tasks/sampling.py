@@ -14,7 +14,7 @@ from storage.cache import Generation, GenerationCache
 from storage.keys import canonical_json, content_hash, derive_seed
 from tasks.backends.base import Backend, GenerationRequest, Prompt, SamplingParams
 from tasks.backends.registry import ModelSpec
-from tasks.concurrency import endpoint_limiter
+from tasks.concurrency import endpoint_limiter, generation_slot
 from tasks.datasets import Problem
 
 # Backends that take n in one request share the prompt prefix; cap a request so one slow prompt
@@ -109,7 +109,7 @@ async def sample_problems(
         have = {i: g for i, g in found[prompt_hash].items() if i < n}
         missing = [i for i in range(n) if i not in have]
         for request in _requests(job, backend, problem, prompt, prompt_hash, missing):
-            async with limiter:
+            async with limiter, generation_slot(job.spec.global_limit):
                 completions = await backend.generate(request)
             fresh = [
                 Generation(

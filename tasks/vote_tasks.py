@@ -55,6 +55,15 @@ def parse_schedule(batch_schedule: str | None, batch: int | None) -> tuple[int, 
     return sizes
 
 
+@task(name="ensemble-models")
+def ensemble_models(ensemble: str, db_url: str) -> list[str]:
+    """`NAME=WEIGHT` entries of weights saved by the `ensemble` flow (the newest under that name)."""
+    from storage.ensembles import load_ensemble
+
+    saved = load_ensemble(shared_engine(db_url), ensemble)
+    return [f"{m}={w}" for m, w in zip(saved.models, saved.weights, strict=True)]
+
+
 @task(name="plan-vote")
 def plan_vote(
     jobs: list[SamplingJob],

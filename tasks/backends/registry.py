@@ -66,6 +66,8 @@ class ModelSpec:
     sampling: dict[str, Any] = field(default_factory=dict)
     path: str | None = None
     n_ctx: int = 2048
+    timeout_s: float = 300.0
+    global_limit: str | None = None
     fingerprint: str | None = None
 
     def with_endpoints(self, endpoints: list[str]) -> ModelSpec:
@@ -175,6 +177,7 @@ def create_backend(spec: ModelSpec) -> Backend:
             model=spec.model,
             chat=spec.chat,
             max_concurrency=spec.max_concurrency,
+            timeout_s=spec.timeout_s,
         )
     supports_n = spec.supports_n if spec.supports_n is not None else spec.backend == "openai"
     backend = OpenAIBackend(
@@ -185,6 +188,7 @@ def create_backend(spec: ModelSpec) -> Backend:
         api_key_env=spec.api_key_env,
         supports_n=supports_n,
         max_concurrency=spec.max_concurrency,
+        timeout_s=spec.timeout_s,
     )
     if spec.backend == "llamacpp":
         backend.kind = "llamacpp"

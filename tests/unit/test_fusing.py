@@ -223,3 +223,65 @@ def test_correctness_without_gold_or_answer() -> None:
     assert correctness("no answer here", "51", "math")[1] is False
     assert correctness(None, "51", "math") == (None, False)
     assert correctness("\\boxed{51}", None, "math") == ("51", None)
+
+
+def _state(gold: str | None = "51"):  # type: ignore[no-untyped-def]
+    from tasks.fusing import Fused
+    from tasks.fusion_tasks import ChunkState
+
+    state = ChunkState([Problem("a", QUESTION, gold), Problem("b", QUESTION, gold), Problem("c", QUESTION, gold)])
+    state.failed["c"] = "t2: HTTP 400 prompt too long"
+    state.candidates = {"a": ["\\boxed{50}", "\\boxed{51}"], "b": ["\\boxed{51}", ""]}
+    state.sources = {"a": ["t1", "t2"], "b": ["t1", "t2"]}
+    state.fused = {"a": Fused("\\boxed{51}", [0, 12], "stop"), "b": Fused(None, [0, 0], error="fusor: HTTP 400")}
+    state.scores = {"a": [3, 9], "b": [None, None]}
+    state.picks = {"a": 1, "b": None}
+    return state
+
+
+def test_summary_counts_missing_answers_as_wrong_and_reports_truncation() -> None:
+    from tasks.fusion_report import failure, fuse_rows, summarise_fuse
+
+    fplan = FusionPlan((job("s"),), 2, job("fusor"), 4096, 3.0, "judge", judge=job("j"))
+    rows = fuse_rows(fplan, [_state()])
+    summary = summarise_fuse(fplan, rows)
+    assert summary["with_gold"] == 3 and summary["skipped"] == 1
+    assert summary["fusion_accuracy"] == summary["best_of_n_accuracy"] == round(1 / 3, 4)
+    assert summary["single_accuracy"] == round(1 / 3, 4) and summary["oracle_accuracy"] == round(2 / 3, 4)
+    assert summary["fusion_failed"] == 1 and summary["prompts_with_truncated_candidates"] == 1
+    assert summary["missing_scores"] == 2 and summary["no_pick"] == 1
+    assert failure(fplan, rows) is None
+    for r in rows:
+        r["pick"] = None
+    assert "judge j returned no usable score for any of 4 candidates" in (failure(fplan, rows) or "")
+
+
+def test_distill_outputs_skip_what_is_missing_and_write_atomically(tmp_path: Path) -> None:
+    import json
+
+    from tasks.fusion_report import distill_outputs, write_atomically
+
+    fplan = FusionPlan((job("t1"), job("t2")), 1, job("fusor"), 4096, 3.0, "judge", judge=job("j"))
+    state = _state(None)
+    state.picks["b"] = 0
+    files, summary = distill_outputs(fplan, [state])
+    fusion = [json.loads(x) for x in files["fusion.jsonl"].splitlines()]
+    assert fusion == [
+        {"messages": [{"role": "user", "content": QUESTION}, {"role": "assistant", "content": "\\boxed{51}"}]}
+    ]
+    assert len(files["best_of_n.jsonl"].splitlines()) == 2
+    prov = json.loads(files["provenance.json"])
+    assert [(s["id"], s.get("method")) for s in prov["skipped"]] == [("b", "fusion"), ("c", None)]
+    assert prov["prompts"][0]["best_of_n_teacher"] == "t2" and prov["prompts"][0]["fusion_truncated_chars"] == [0, 12]
+    assert summary["skipped_prompts"] == 1 and summary["fusion_rows"] == 1
+
+    out = tmp_path / "out"
+    (out).mkdir()
+    (out / "fusion.jsonl").write_text("old\n")
+    write_atomically(out, files)
+    assert sorted(p.name for p in out.iterdir()) == ["best_of_n.jsonl", "fusion.jsonl", "provenance.json"]
+    assert (out / "fusion.jsonl").read_text() == files["fusion.jsonl"]
+
+    state.picks["a"] = state.picks["b"] = None  # the scorer never scored: no file at all
+    with pytest.raises(ChorusError, match="no best_of_n answer for any of 3 prompts"):
+        distill_outputs(fplan, [state])
