@@ -111,15 +111,16 @@ def main() -> None:
         config.write_text(
             f'[models.smollm2]\nbackend = "llamacpp"\nmodel = "smollm2"\nendpoints = ["{url}"]\n'
             f"max_concurrency = {args.concurrency}\n"
-            'sampling = { temperature = 0.7, max_tokens = 256 }\n'
+            "sampling = { temperature = 0.7, max_tokens = 256 }\n"
         )
         chat_url, bodies = plain_bodies(config, dataset, args.n, args.max_tokens)
         warm_s, _ = run_flow(warm_ds, config, f"sqlite:///{tmp}/warm.db", 1, args.max_tokens)
         print(f"warm-up flow (starts the Prefect ephemeral API): {warm_s:.2f} s", flush=True)
-        flow_s, plain_s, runs = [], [], []
+        flow_s, plain_s, flow_cpu, plain_cpu, runs = [], [], [], [], []
         for rep in range(args.repeats):
             order = ("flow", "plain") if rep % 2 == 0 else ("plain", "flow")
             for side in order:
+                cpu0 = time.process_time()
                 if side == "flow":
                     wall, summary = run_flow(dataset, config, f"sqlite:///{tmp}/run{rep}.db", args.n, args.max_tokens)
                     assert summary["generated"] == len(bodies), summary
@@ -128,8 +129,24 @@ def main() -> None:
                 else:
                     wall, tokens = asyncio.run(run_plain(chat_url, bodies, args.concurrency))
                     plain_s.append(wall)
-                runs.append({"repeat": rep, "side": side, "wall_s": round(wall, 3), "completion_tokens": tokens})
-                print(f"repeat {rep} {side:5s}: {wall:6.2f} s  completion tokens {tokens}", flush=True)
+                cpu = time.process_time() - cpu0
+                (flow_cpu if side == "flow" else plain_cpu).append(cpu)
+                load = os.getloadavg()[0]
+                runs.append(
+                    {
+                        "repeat": rep,
+                        "side": side,
+                        "wall_s": round(wall, 3),
+                        "client_cpu_s": round(cpu, 3),
+                        "load1": round(load, 2),
+                        "completion_tokens": tokens,
+                    }
+                )
+                print(
+                    f"repeat {rep} {side:5s}: {wall:6.2f} s  client CPU {cpu:5.2f} s  load {load:4.2f}  "
+                    f"completion tokens {tokens}",
+                    flush=True,
+                )
     finally:
         server.stop()
     ratio = statistics.median(flow_s) / statistics.median(plain_s)
@@ -141,6 +158,9 @@ def main() -> None:
         "plain_median_s": round(statistics.median(plain_s), 3),
         "ratio_median": round(ratio, 4),
         "ratio_sum": round(sum(flow_s) / sum(plain_s), 4),
+        "pair_ratios": [round(f / p, 3) for f, p in zip(flow_s, plain_s, strict=True)],
+        "flow_client_cpu_median_s": round(statistics.median(flow_cpu), 3),
+        "plain_client_cpu_median_s": round(statistics.median(plain_cpu), 3),
         "warmup_flow_s": round(warm_s, 3),
         "runs": runs,
     }

@@ -36,6 +36,7 @@ class State(Protocol):
 
 
 def system_answers(state: State, pid: str) -> dict[str, str | None]:
+    """The three systems' answers to one problem: fusion, Best-of-N pick, single sample (sample 0)."""
     cands = state.candidates.get(pid) or []
     fused = state.fused.get(pid)
     pick = state.picks.get(pid)
@@ -156,17 +157,18 @@ def distill_outputs(plan: FusionPlan, states: Sequence[State]) -> tuple[dict[str
             fused = state.fused[p.id]
             answers = system_answers(state, p.id)
             pick = state.picks.get(p.id)
-            rec = {
-                "id": p.id,
-                "teachers": state.sources[p.id],
-                "candidates": state.candidates[p.id],
-                "fusion_truncated_chars": fused.truncated,
-                "fusion_finish": fused.finish_reason,
-                "fusion_error": fused.error,
-                "scores": state.scores.get(p.id),
-                "best_of_n_teacher": state.sources[p.id][pick] if pick is not None else None,
-            }
-            records.append(rec)
+            records.append(
+                {
+                    "id": p.id,
+                    "teachers": state.sources[p.id],
+                    "candidates": state.candidates[p.id],
+                    "fusion_truncated_chars": fused.truncated,
+                    "fusion_finish": fused.finish_reason,
+                    "fusion_error": fused.error,
+                    "scores": state.scores.get(p.id),
+                    "best_of_n_teacher": state.sources[p.id][pick] if pick is not None else None,
+                }
+            )
             for method, out in (("fusion", fusion), ("best_of_n", best)):
                 text = answers[method]
                 if text is not None and text.strip():
@@ -174,13 +176,17 @@ def distill_outputs(plan: FusionPlan, states: Sequence[State]) -> tuple[dict[str
                 else:
                     why = fused.error if method == "fusion" and fused.error else _why_missing(method, state, p.id)
                     skipped.append({"id": p.id, "method": method, "reason": why})
-    # Both files or none: a run whose scorer never scored (or whose fusor never answered) is broken.
+    # Exit non-zero only when nothing at all came out. A method that produced nothing (a judge that
+    # never scores) still gets its file, empty, so no stale file of an earlier run survives; and a warning.
+    total = sum(len(s.problems) for s in states)
+    warnings = []
     for method, rows in (("fusion", fusion), ("best_of_n", best)):
         if not rows:
             reasons = [s["reason"] for s in skipped if s.get("method", method) == method]
-            total = sum(len(s.problems) for s in states)
             first = reasons[0] if reasons else "no prompts"
-            raise ChorusError(f"distill: no {method} answer for any of {total} prompts (first reason: {first})")
+            warnings.append(f"no {method} answer for any of {total} prompts (first reason: {first})")
+    if len(warnings) == 2:
+        raise ChorusError(f"distill produced nothing: {warnings[0]}; {warnings[1]}")
     scorer = plan.judge if plan.select == "judge" else plan.reward
     provenance = {
         "teachers": [
@@ -203,12 +209,13 @@ def distill_outputs(plan: FusionPlan, states: Sequence[State]) -> tuple[dict[str
         "provenance.json": json.dumps(provenance, indent=1, ensure_ascii=False) + "\n",
     }
     summary = {
-        "prompts": sum(len(s.problems) for s in states),
+        "prompts": total,
         "fusion_rows": len(fusion),
         "best_of_n_rows": len(best),
         "skipped_prompts": sum(1 for s in skipped if "method" not in s),
         "prompts_with_truncated_candidates": sum(any(r["fusion_truncated_chars"]) for r in records),
         "missing_scores": sum(s is None for r in records for s in (r["scores"] or [])),
+        "warnings": warnings,
     }
     return files, summary
 

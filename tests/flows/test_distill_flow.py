@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from chorus.errors import ChorusError
 from flows.distill_flow import distill_flow
 from tests.fixtures.sglang_standin import SGLangStandIn
 from tests.flows.test_cli import assert_one_line_error, chorus
@@ -77,22 +76,25 @@ def test_distill_writes_chat_jsonl_per_method_with_provenance_and_is_idempotent(
         assert [r for r in server.requests[seen:] if r["path"] != "/health_generate"] == []
 
 
-def test_scorer_that_never_scores_writes_nothing(tmp_path: Path) -> None:
+def test_scorer_that_never_scores_leaves_best_of_n_empty_with_a_warning(tmp_path: Path) -> None:
     with SGLangStandIn() as server:
         cfg = registry(tmp_path, server.url)
         out = tmp_path / "out"
-        with pytest.raises(ChorusError, match="no best_of_n answer for any of 2 prompts"):
-            asyncio.run(
-                distill_flow(
-                    prompts=prompts_file(tmp_path, ["a?", "b?"]),
-                    teachers=["chat", "base"],
-                    fusor="chat",  # the default scorer is the fusor as judge; the stand-in never scores
-                    out=str(out),
-                    db=f"sqlite:///{tmp_path / 'c.db'}",
-                    config=cfg,
-                )
+        summary = asyncio.run(
+            distill_flow(
+                prompts=prompts_file(tmp_path, ["a?", "b?"]),
+                teachers=["chat", "base"],
+                fusor="chat",  # the default scorer is the fusor as judge; the stand-in never scores
+                out=str(out),
+                db=f"sqlite:///{tmp_path / 'c.db'}",
+                config=cfg,
             )
-        assert not out.exists() or list(out.iterdir()) == []
+        )
+    assert summary["fusion_rows"] == 2 and summary["best_of_n_rows"] == 0 and summary["missing_scores"] == 4
+    assert summary["warnings"] == [
+        "no best_of_n answer for any of 2 prompts (first reason: the scorer gave no usable score to any candidate)"
+    ]
+    assert (out / "best_of_n.jsonl").read_text() == "" and len(read_jsonl(out / "fusion.jsonl")) == 2
 
 
 @pytest.mark.llama

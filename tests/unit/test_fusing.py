@@ -259,6 +259,7 @@ def test_summary_counts_missing_answers_as_wrong_and_reports_truncation() -> Non
 def test_distill_outputs_skip_what_is_missing_and_write_atomically(tmp_path: Path) -> None:
     import json
 
+    from tasks.fusing import Fused
     from tasks.fusion_report import distill_outputs, write_atomically
 
     fplan = FusionPlan((job("t1"), job("t2")), 1, job("fusor"), 4096, 3.0, "judge", judge=job("j"))
@@ -282,6 +283,12 @@ def test_distill_outputs_skip_what_is_missing_and_write_atomically(tmp_path: Pat
     assert sorted(p.name for p in out.iterdir()) == ["best_of_n.jsonl", "fusion.jsonl", "provenance.json"]
     assert (out / "fusion.jsonl").read_text() == files["fusion.jsonl"]
 
-    state.picks["a"] = state.picks["b"] = None  # the scorer never scored: no file at all
-    with pytest.raises(ChorusError, match="no best_of_n answer for any of 3 prompts"):
+    state.picks["a"] = state.picks["b"] = None  # the scorer never scored: an empty file and a warning
+    files, summary = distill_outputs(fplan, [state])
+    assert files["best_of_n.jsonl"] == "" and files["fusion.jsonl"]
+    assert summary["warnings"] == [
+        "no best_of_n answer for any of 3 prompts (first reason: the scorer gave no usable score to any candidate)"
+    ]
+    state.fused["a"] = Fused(None, [0, 0], error="fusor: down")  # nothing at all: no file
+    with pytest.raises(ChorusError, match="distill produced nothing: no fusion answer for any of 3 prompts"):
         distill_outputs(fplan, [state])
