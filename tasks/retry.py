@@ -8,11 +8,9 @@ from chorus.errors import TransientError
 
 
 def is_transient(_task: Any, _task_run: Any, state: Any) -> bool:
-    """`retry_condition_fn`: True only when the task failed with a TransientError."""
-    try:
-        state.result()
-    except TransientError:
-        return True
-    except BaseException:
-        return False
-    return False
+    """`retry_condition_fn`: True only when the task failed with a TransientError.
+
+    Prefect hands the engine's exception over as the failed state's data. Calling `state.result()`
+    here would be wrong for async tasks: there it returns an un-awaited coroutine and never raises.
+    """
+    return isinstance(getattr(state, "data", None), TransientError)

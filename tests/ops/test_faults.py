@@ -1,0 +1,155 @@
+"""Faults against real processes: injected 503s and timeouts, a llama.cpp server killed and restarted,
+two runs writing one cache at once."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from flows.sample_flow import sample_flow
+from storage.engine import make_engine
+from tasks.backends.local_server import LocalLlamaServer, embedded_model_path, free_port
+from tests.conftest import EXAMPLES
+from tests.fixtures.fault_proxy import FaultProxy
+from tests.flows.test_sample_flow import replay_setup
+
+ARITH = str(EXAMPLES / "arithmetic.jsonl")
+
+
+def registry(tmp_path: Path, url: str, name: str, timeout_s: float = 60) -> str:
+    cfg = tmp_path / f"{name}.toml"
+    cfg.write_text(
+        f'[models.smollm2]\nbackend = "llamacpp"\nmodel = "smollm2"\nendpoints = ["{url}"]\n'
+        f"timeout_s = {timeout_s}\nmax_concurrency = 2\n"
+    )
+    return str(cfg)
+
+
+def texts(db: str) -> list[tuple]:
+    with make_engine(db).connect() as conn:
+        return [
+            tuple(r)
+            for r in conn.execute(
+                text("SELECT prompt_hash, sample_index, text FROM generations ORDER BY prompt_hash, sample_index")
+            )
+        ]
+
+
+@pytest.mark.llama
+@pytest.mark.usefixtures("prefect_api")
+def test_injected_faults_give_the_same_answers_as_a_clean_run(tmp_path: Path, llama_server: str) -> None:
+    kw = dict(dataset=ARITH, model="smollm2", n=2, max_tokens=12, limit=6, chunk_size=2)
+    clean_db = f"sqlite:///{tmp_path / 'clean.db'}"
+    asyncio.run(sample_flow(**kw, db=clean_db, config=registry(tmp_path, llama_server, "clean")))
+    with FaultProxy(llama_server, fail=0.2, delay=0.1, delay_s=12.0, seed=3) as proxy:
+        faulty_db = f"sqlite:///{tmp_path / 'faulty.db'}"
+        summary = asyncio.run(sample_flow(**kw, db=faulty_db, config=registry(tmp_path, proxy.url, "faulty", 10.0)))
+    assert proxy.counts["failed"] + proxy.counts["delayed"] > 0, proxy.counts
+    assert summary["generated"] == 12
+    assert texts(faulty_db) == texts(clean_db)  # llama.cpp honours per-request seeds
+
+
+@pytest.mark.llama
+def test_server_killed_mid_run_and_restarted(tmp_path: Path) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    server = LocalLlamaServer(embedded_model_path("smollm2"), port=port, n_ctx=1024)
+    server.start(timeout_s=180)
+    db_file = tmp_path / "c.db"
+    cfg = registry(tmp_path, url, "killed", 30)
+    args = [
+        sys.executable,
+        "-m",
+        "chorus.cli",
+        "sample",
+        "--dataset",
+        ARITH,
+        "--limit",
+        "8",
+        "-n",
+        "2",
+        "--max-tokens",
+        "24",
+        "--config",
+        cfg,
+        "--db",
+        f"sqlite:///{db_file}",
+        "--chunk-size",
+        "2",
+        "--json",
+    ]
+    env = {**os.environ, "CHORUS_VERBOSE": "1"}
+
+    def count() -> int:
+        try:
+            with make_engine(f"sqlite:///{db_file}").connect() as conn:
+                return int(conn.execute(text("SELECT COUNT(*) FROM generations")).scalar_one())
+        except Exception:
+            return 0
+
+    def kill_and_restart() -> None:
+        deadline = time.monotonic() + 240
+        while count() < 3 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        server.stop()  # mid-run: requests in flight fail, new ones are refused
+        time.sleep(3)
+        server.start(timeout_s=180)
+
+    chaos = threading.Thread(target=kill_and_restart)
+    chaos.start()
+    try:
+        proc = subprocess.run(args, capture_output=True, text=True, timeout=600, env=env)
+    finally:
+        chaos.join()
+        server.stop()
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "Retry" in proc.stderr or "retry" in proc.stderr  # the retries show in the task-run logs
+    assert count() == 16
+    with make_engine(f"sqlite:///{db_file}").connect() as conn:
+        keys = conn.execute(text("SELECT COUNT(DISTINCT prompt_hash || ':' || sample_index) FROM generations"))
+        assert keys.scalar_one() == 16
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_two_runs_write_one_cache_at_once(tmp_path: Path, backend: str, request: pytest.FixtureRequest) -> None:
+    cfg, dataset = replay_setup(tmp_path)
+    if backend == "sqlite":
+        db = f"sqlite:///{tmp_path / 'shared.db'}"
+    else:
+        db = request.getfixturevalue("postgres_url")
+        with make_engine(db).begin() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+    args = [
+        sys.executable,
+        "-m",
+        "chorus.cli",
+        "sample",
+        "--dataset",
+        dataset,
+        "--model",
+        "qwen4b",
+        "-n",
+        "20",
+        "--config",
+        cfg,
+        "--db",
+        db,
+        "--chunk-size",
+        "3",
+        "--json",
+    ]
+    procs = [subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    for p, (_, err) in zip(procs, outs, strict=True):
+        assert p.returncode == 0, err[-2000:]
+        assert "locked" not in err
+    with make_engine(db).connect() as conn:
+        assert conn.execute(text("SELECT COUNT(*) FROM generations")).scalar_one() == 600
