@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
@@ -96,6 +99,21 @@ def _first_line(exc: BaseException) -> str:
     return str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
 
 
+@contextmanager
+def _migration_lock(engine: Engine) -> Iterator[None]:
+    """Serialise schema upgrades of one SQLite file across processes (PostgreSQL uses an advisory lock)."""
+    path = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not path or path == ":memory:":
+        yield
+        return
+    with open(f"{path}.migrate-lock", "a+b") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def open_engine(url: str) -> Engine:
     """An engine whose schema is current: the cache upgrades itself on first use."""
     engine = make_engine(url)
@@ -104,7 +122,13 @@ def open_engine(url: str) -> Engine:
             return engine
     except SQLAlchemyError as exc:
         raise ChorusError(f"database {redact_url(url)}: {_first_line(exc)}") from None
-    upgrade(engine)
+    try:
+        lock = _migration_lock(engine)
+        with lock:
+            if not _is_current(engine):  # another process may have upgraded while we waited
+                upgrade(engine)
+    except OSError as exc:
+        raise ChorusError(f"database {redact_url(url)}: cannot lock for the schema upgrade ({exc.strerror})") from None
     return engine
 
 
