@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Annotated, Literal
+
 from prefect import flow
+from pydantic import Field
 
 from storage.settings import database_url
 from tasks.answers import kind_for_dataset
@@ -18,33 +21,34 @@ from tasks.ensemble_tasks import (
     solve_weights,
     split,
 )
+from tasks.parameters import ConfigPath, DbUrl, Limit, MaxSamples, Samples, Seed
 from tasks.sample_tasks import check_endpoint, load_problems, open_cache, plan_sampling, register_job, resolve_model
 
 
 @flow(name="ensemble", log_prints=True)
 async def ensemble_flow(
-    name: str = "default",
-    replay: list[str] | None = None,
-    dataset: str | None = None,
-    models: list[str] | None = None,
-    samples: int = 16,
-    test_replay: list[str] | None = None,
-    train_frac: float | None = None,
-    folds: int | None = None,
-    keys: str = "raw",
-    ties: str = "wrong",
-    cost_aware: bool = False,
-    token_budget: float | None = None,
-    lower: list[float] | None = None,
-    upper: list[float] | None = None,
-    solver: str = "cbc",
-    time_limit: float = 60.0,
-    trials: int = 20,
-    max_samples: int = 32,
-    seed: int = 0,
-    db: str | None = None,
-    config: str | None = None,
-    limit: int | None = None,
+    name: Annotated[str, Field(min_length=1, description="Save the weights under this name")] = "default",
+    replay: Annotated[list[str] | None, Field(description="[NAME=]FILE of recorded answers, one per model")] = None,
+    dataset: Annotated[str | None, Field(description="Or a dataset with gold answers, sampled live")] = None,
+    models: Annotated[list[str] | None, Field(description="Registry models (with dataset)")] = None,
+    samples: Samples = 16,
+    test_replay: Annotated[list[str] | None, Field(description="Transfer: the same models on another set")] = None,
+    train_frac: Annotated[float | None, Field(gt=0, lt=1, description="Learn on this share")] = None,
+    folds: Annotated[int | None, Field(ge=2, description="Also report K-fold accuracy")] = None,
+    keys: Annotated[Literal["raw", "canonical"], Field(description="Answer keys")] = "raw",
+    ties: Annotated[Literal["wrong", "right"], Field(description="A tie is a loss, or a win (the authors)")] = "wrong",
+    cost_aware: Annotated[bool, Field(description="Cheapest weights (tokens) with the best count")] = False,
+    token_budget: Annotated[float | None, Field(gt=0, description="Mean tokens per draw at most")] = None,
+    lower: Annotated[list[float] | None, Field(description="Per-model lower bounds")] = None,
+    upper: Annotated[list[float] | None, Field(description="Per-model upper bounds")] = None,
+    solver: Annotated[Literal["cbc", "highs"], Field(description="MILP solver")] = "cbc",
+    time_limit: Annotated[float, Field(gt=0, description="Seconds for both solver stages")] = 60.0,
+    trials: Annotated[int, Field(ge=0, description="Monte Carlo trials for finite-N accuracy (0 = skip)")] = 20,
+    max_samples: MaxSamples = 32,
+    seed: Seed = 0,
+    db: DbUrl = None,
+    config: ConfigPath = None,
+    limit: Limit = None,
 ) -> dict[str, object]:
     """Learn mixture weights that maximise Bo∞ accuracy, evaluate them, and save them under `name`."""
     db_url = open_cache(database_url(db))

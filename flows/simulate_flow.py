@@ -2,25 +2,34 @@
 
 from __future__ import annotations
 
-from prefect import flow
+from typing import Annotated, Literal
 
+from prefect import flow
+from pydantic import Field
+
+from tasks.parameters import Alpha, Compat, MaxSamples, RuleName, Seed
 from tasks.simulate_tasks import load_replays, report_simulation, run_simulation
+
+DEFAULT_THRESHOLDS = [2.0, 5.0, 10.0, 30.0, 100.0, 300.0]
+DEFAULT_FIXED = [1, 3, 5, 10, 30, 100]
 
 
 @flow(name="simulate", log_prints=True)
 def simulate_flow(
-    replay: list[str],
-    weights: list[float] | None = None,
-    rule: str = "bayes",
-    thresholds: list[float] = [2, 5, 10, 30, 100, 300],  # noqa: B006
-    fixed: list[int] = [1, 3, 5, 10, 30, 100],  # noqa: B006
-    trials: int = 100,
-    max_samples: int = 100,
-    seed: int = 0,
-    alpha: float = 0.3,
-    compat: str = "chorus",
-    keys: str = "raw",
-    plot: str | None = None,
+    replay: Annotated[list[str], Field(min_length=1, description="Recorded-answers JSONL, one per model")],
+    weights: Annotated[list[float] | None, Field(description="Mixture weights, one per replay file")] = None,
+    rule: RuleName = "bayes",
+    thresholds: Annotated[list[float], Field(min_length=1, description="Thresholds of the rule")] = DEFAULT_THRESHOLDS,
+    fixed: Annotated[list[int], Field(description="N of the fixed-N majority baselines")] = DEFAULT_FIXED,
+    trials: Annotated[int, Field(ge=1, le=100_000, description="Monte Carlo trials")] = 100,
+    max_samples: MaxSamples = 100,
+    seed: Seed = 0,
+    alpha: Alpha = 0.3,
+    compat: Compat = "chorus",
+    keys: Annotated[
+        Literal["raw", "canonical"], Field(description="Vote on recorded strings or canonical forms")
+    ] = "raw",
+    plot: Annotated[str | None, Field(description="Also write the plot to this PNG path")] = None,
 ) -> dict[str, object]:
     """Monte Carlo trials drawing with replacement from each problem's recorded answers."""
     models = load_replays(replay)
