@@ -7,7 +7,7 @@ sample twice and the table still holds it once.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import Engine, func, select, tuple_
@@ -34,6 +34,9 @@ class Generation:
     finish_reason: str
     latency_s: float
     seed: int
+
+
+_FIELDS = tuple(Generation.__dataclass_fields__)
 
 
 @dataclass(frozen=True)
@@ -90,7 +93,9 @@ class GenerationCache:
 
     def put(self, generations: Sequence[Generation]) -> int:
         """Insert generations in one transaction; keys already present are left as they are."""
-        rows = [{**asdict(g), "created_at": _now()} for g in generations]
+        now = _now()
+        # Not dataclasses.asdict: it deep-copies every field and was two thirds of the insert time.
+        rows = [{**{f: getattr(g, f) for f in _FIELDS}, "created_at": now} for g in generations]
         return self._ignore_existing(GenerationRow, rows)
 
     def get(

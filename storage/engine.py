@@ -37,7 +37,12 @@ def make_engine(url: str) -> Engine:
             path = url.split("///", 1)[1] if "///" in url else ""
             if path and path != ":memory:":
                 _ensure_parent(Path(path), url)
-            engine = create_engine(url, poolclass=NullPool, connect_args={"timeout": 60})
+            # A pooled connection per thread: opening one per write costs the pragmas and a WAL flush each time.
+            engine = (
+                create_engine(url, connect_args={"timeout": 60})
+                if path and path != ":memory:"
+                else create_engine(url, poolclass=NullPool, connect_args={"timeout": 60})
+            )
             event.listen(engine, "connect", _sqlite_pragmas)
             return engine
         return create_engine(url, pool_pre_ping=True, pool_size=8, max_overflow=8)
