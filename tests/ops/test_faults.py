@@ -53,8 +53,34 @@ def test_injected_faults_give_the_same_answers_as_a_clean_run(tmp_path: Path, ll
         faulty_db = f"sqlite:///{tmp_path / 'faulty.db'}"
         summary = asyncio.run(sample_flow(**kw, db=faulty_db, config=registry(tmp_path, proxy.url, "faulty", 10.0)))
     assert proxy.counts["failed"] + proxy.counts["delayed"] > 0, proxy.counts
-    assert summary["generated"] == 12
-    assert texts(faulty_db) == texts(clean_db)  # llama.cpp honours per-request seeds
+    assert summary["generated"] + summary["cached"] == 12 and len(texts(faulty_db)) == 12
+    # The same requests (keys and derived seeds) as the clean run. The texts are not compared:
+    # llama.cpp reuses the previous request's KV prefix, so its output can change with request order;
+    # reproducibility comes from the cache. The deterministic stand-in below checks the texts.
+    assert [r[:2] for r in texts(faulty_db)] == [r[:2] for r in texts(clean_db)]
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_injected_faults_in_front_of_a_deterministic_server_change_no_answer(tmp_path: Path) -> None:
+    from tests.fixtures.sglang_standin import SGLangStandIn
+
+    kw = dict(dataset=ARITH, model="m", n=3, limit=20, chunk_size=5)
+    with SGLangStandIn() as server:
+        cfg = tmp_path / "clean.toml"
+        cfg.write_text(f'[models.m]\nbackend = "sglang"\nendpoints = ["{server.url}"]\nmodel = "m"\n')
+        clean_db = f"sqlite:///{tmp_path / 'clean.db'}"
+        asyncio.run(sample_flow(**kw, db=clean_db, config=str(cfg)))
+        with FaultProxy(server.url, fail=0.2, delay=0.1, delay_s=3.0, seed=5) as proxy:
+            faulty = tmp_path / "faulty.toml"
+            faulty.write_text(
+                f'[models.m]\nbackend = "sglang"\nendpoints = ["{proxy.url}"]\nmodel = "m"\ntimeout_s = 1.0\n'
+            )
+            faulty_db = f"sqlite:///{tmp_path / 'faulty.db'}"
+            summary = asyncio.run(sample_flow(**kw, db=faulty_db, config=str(faulty)))
+    assert proxy.counts["failed"] > 0 and proxy.counts["delayed"] > 0, proxy.counts
+    # A retried task finds what its failed attempt wrote: generated + cached covers every sample once.
+    assert summary["generated"] + summary["cached"] == 60 and len(texts(faulty_db)) == 60
+    assert texts(faulty_db) == texts(clean_db)
 
 
 @pytest.mark.llama
