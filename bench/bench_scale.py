@@ -62,13 +62,17 @@ def in_process(files: list[Path], dataset: Path, max_samples: int) -> dict[str, 
         chunk = problems[start : start + 200]
         seqs: dict[str, list[str | None]] = {p.id: [] for p in chunk}
         active = [p.id for p in chunk]
+        round_ = 0
         while active:
             for pid in active:
-                m = draw_model(pid, len(seqs[pid]), weights)
-                rec = models[m][pid]
-                seed = derive_seed(f"m{m}", pid, "params", len(seqs[pid]))
-                i = random.Random(seed).randrange(len(rec.answers))
-                seqs[pid].append(answer_key(f"\\boxed{{{rec.answers[i]}}}", "math"))
+                # The flow's default batch schedule 1, 1, 2, 4, 8, ...
+                for _ in range(min((1, 1, 2, 4, 8)[min(round_, 4)], max_samples - len(seqs[pid]))):
+                    m = draw_model(pid, len(seqs[pid]), weights)
+                    rec = models[m][pid]
+                    seed = derive_seed(f"m{m}", pid, "params", len(seqs[pid]))
+                    i = random.Random(seed).randrange(len(rec.answers))
+                    seqs[pid].append(answer_key(f"\\boxed{{{rec.answers[i]}}}", "math"))
+            round_ += 1
             stop, _ = rule.should_stop(VoteState.from_sequences([seqs[pid] for pid in active]))
             active = [pid for pid, s in zip(active, stop, strict=True) if not s]
         for p in chunk:

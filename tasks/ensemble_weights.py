@@ -29,9 +29,9 @@ from typing import Literal
 import numpy as np
 
 from chorus.errors import ChorusError
+from tasks.milp_solver import FEAS_TOL, Milp, solve_milp  # noqa: F401 - FEAS_TOL is part of this API
 
 TOL = 1e-9  # a lead this close to the threshold is the solver's rounding, not a decision
-FEAS_TOL = 1e-9  # solver feasibility/integrality tolerance, well below the default ε
 COUNT_GAPS = (0.0, 1.0 - 1e-6)
 MARGIN_GAPS = (1e-3, 1e-6)  # the widest margin to 0.1 % (or 1e-6): proving the last digits is the slow part
 COST_GAPS = (1e-4, 1e-6)
@@ -205,142 +205,8 @@ def _cheapest_weights(lo: np.ndarray, up: np.ndarray, c: np.ndarray | None) -> n
     return w
 
 
-class _Milp:
-    """A MILP as arrays, so one build serves both backends (CBC through python-mip, HiGHS through highspy).
-
-    python-mip 2.0 reaches HiGHS through its C API, which highspy 1.16 wheels no longer export; talking
-    to highspy directly avoids that and passes the rows in one call.
-    """
-
-    def __init__(self, maximize: bool) -> None:
-        self.maximize = maximize
-        self.lb: list[float] = []
-        self.ub: list[float] = []
-        self.obj: list[float] = []
-        self.integer: list[bool] = []
-        self.starts, self.index, self.value = [0], [], []
-        self.rlo: list[float] = []
-        self.rhi: list[float] = []
-
-    def var(self, lb: float, ub: float, integer: bool = False, obj: float = 0.0) -> int:
-        self.lb.append(lb), self.ub.append(ub), self.integer.append(integer), self.obj.append(obj)
-        return len(self.lb) - 1
-
-    def row(self, cols: Sequence[int], vals: Sequence[float], lo: float, hi: float = np.inf) -> None:
-        keep = [(j, float(v)) for j, v in zip(cols, vals, strict=True) if v != 0.0]
-        self.index += [j for j, _ in keep]
-        self.value += [v for _, v in keep]
-        self.starts.append(len(self.index))
-        self.rlo.append(lo), self.rhi.append(hi)
-
-
-def _solve(
-    milp: _Milp,
-    solver: str,
-    threads: int,
-    seconds: float,
-    start: Sequence[float] | None,
-    gaps: tuple[float, float],
-):
-    """Run one backend: (status, x or None, objective, bound). ``gaps``: (relative, absolute) stop gap."""
-    if solver == "highs":
-        return _solve_highs(milp, threads, seconds, start, gaps)
-    try:
-        import mip
-    except ImportError:
-        raise ChorusError("the ensemble optimiser needs python-mip: pip install 'mip[highs]'") from None
-    model = mip.Model(sense=mip.MAXIMIZE if milp.maximize else mip.MINIMIZE, solver_name=mip.CBC)
-    model.verbose = 0
-    model.threads = threads
-    # The default 1e-6 tolerances would let a tie pass a row asking for a lead of ε = 1e-6.
-    model.infeas_tol = model.integer_tol = FEAS_TOL
-    model.max_mip_gap, model.max_mip_gap_abs = gaps
-    x = [
-        model.add_var(lb=lo, ub=up, obj=o, var_type=mip.BINARY if b else mip.CONTINUOUS)
-        for lo, up, o, b in zip(milp.lb, milp.ub, milp.obj, milp.integer, strict=True)
-    ]
-    for r in range(len(milp.rlo)):
-        a, b = milp.starts[r], milp.starts[r + 1]
-        expr = mip.xsum(v * x[j] for j, v in zip(milp.index[a:b], milp.value[a:b], strict=True))
-        lo, hi = milp.rlo[r], milp.rhi[r]
-        if lo == hi:
-            model += expr == lo
-        else:
-            if lo > -np.inf:
-                model += expr >= lo
-            if hi < np.inf:
-                model += expr <= hi
-    if start is not None:
-        model.start = list(zip(x, (float(v) for v in start), strict=True))
-    st = model.optimize(max_seconds=seconds)
-    names = {
-        mip.OptimizationStatus.OPTIMAL: "optimal",
-        mip.OptimizationStatus.FEASIBLE: "feasible",
-        mip.OptimizationStatus.INFEASIBLE: "infeasible",
-        mip.OptimizationStatus.INT_INFEASIBLE: "infeasible",
-        mip.OptimizationStatus.NO_SOLUTION_FOUND: "no_solution",
-    }
-    if model.num_solutions == 0:
-        return names.get(st, st.name.lower()), None, np.nan, np.nan
-    return (
-        names.get(st, st.name.lower()),
-        np.array([v.x for v in x]),
-        model.objective_value,
-        model.objective_bound,
-    )
-
-
-def _solve_highs(milp: _Milp, threads: int, seconds: float, start: Sequence[float] | None, gaps: tuple[float, float]):
-    try:
-        import highspy
-    except ImportError:
-        raise ChorusError("solver='highs' needs highspy: pip install 'mip[highs]'") from None
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
-    h.setOptionValue("time_limit", float(seconds))
-    h.setOptionValue("mip_rel_gap", gaps[0])
-    h.setOptionValue("mip_abs_gap", gaps[1])
-    for opt in ("primal_feasibility_tolerance", "mip_feasibility_tolerance"):
-        h.setOptionValue(opt, FEAS_TOL)
-    lp = highspy.HighsLp()
-    lp.num_col_, lp.num_row_ = len(milp.lb), len(milp.rlo)
-    lp.col_cost_, lp.col_lower_, lp.col_upper_ = np.array(milp.obj), np.array(milp.lb), np.array(milp.ub)
-    inf = highspy.kHighsInf
-    lp.row_lower_ = np.where(np.isfinite(milp.rlo), milp.rlo, -inf)
-    lp.row_upper_ = np.where(np.isfinite(milp.rhi), milp.rhi, inf)
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
-    lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = lp.num_col_, lp.num_row_
-    lp.a_matrix_.start_ = np.array(milp.starts, dtype=np.int32)
-    lp.a_matrix_.index_ = np.array(milp.index, dtype=np.int32)
-    lp.a_matrix_.value_ = np.array(milp.value, dtype=float)
-    kint, kcont = highspy.HighsVarType.kInteger, highspy.HighsVarType.kContinuous
-    lp.integrality_ = [kint if b else kcont for b in milp.integer]
-    lp.sense_ = highspy.ObjSense.kMaximize if milp.maximize else highspy.ObjSense.kMinimize
-    h.passModel(lp)
-    if start is not None:
-        sol = highspy.HighsSolution()
-        sol.col_value = [float(v) for v in start]
-        sol.value_valid = True
-        h.setSolution(sol)
-    h.run()
-    st = h.getModelStatus()
-    info = h.getInfo()
-    found = info.primal_solution_status == 2  # kSolutionStatusFeasible
-    ms = highspy.HighsModelStatus
-    status = (
-        "optimal"
-        if st == ms.kOptimal
-        else "infeasible"
-        if st == ms.kInfeasible
-        else ("feasible" if found else "no_solution")
-    )
-    if not found:
-        return status, None, np.nan, np.nan
-    return status, np.array(h.getSolution().col_value), info.objective_function_value, info.mip_dual_bound
-
-
-def _base(k: int, lo, up, c, budget, maximize: bool) -> tuple[_Milp, list[int]]:
-    milp = _Milp(maximize)
+def _base(k: int, lo, up, c, budget, maximize: bool) -> tuple[Milp, list[int]]:
+    milp = Milp(maximize)
     w = [milp.var(float(lo[i]), float(up[i])) for i in range(k)]
     milp.row(w, [1.0] * k, 1.0, 1.0)
     if budget is not None:
@@ -392,7 +258,7 @@ def solve_ensemble(
     y = _count_rows(milp, w, red, epsilon, reduce, obj=1.0)
     # The count is an integer: an absolute gap below 1 already proves it optimal.
     share = 1.0 if stage2 == "none" else 0.75
-    status, x, _, bound = _solve(milp, solver, int(threads), max(share * time_limit, 0.01), None, COUNT_GAPS)
+    status, x, _, bound = solve_milp(milp, solver, int(threads), max(share * time_limit, 0.01), None, COUNT_GAPS)
     fixed = len(red.fixed_solved)
     weights = x[:k] if x is not None else _cheapest_weights(lo, up, c)
     # Count the y's of the returned point: CBC's reported objective can be one higher when a tie passes
@@ -425,7 +291,7 @@ def solve_ensemble(
             milp2.row(list(y2.values()), [1.0] * len(y2), max(count - fixed - int(cost_slack), 0))
             warm = list(x)
         gaps = MARGIN_GAPS if stage2 == "margin" else COST_GAPS
-        stage2_status, x2, _, _ = _solve(milp2, solver, int(threads), left, warm, gaps)
+        stage2_status, x2, _, _ = solve_milp(milp2, solver, int(threads), left, warm, gaps)
         if x2 is not None:
             weights = x2[:k]
 
@@ -462,7 +328,7 @@ def _margin_bound(red: _Reduced, free_count: int, epsilon: float) -> float:
     return max(min(bounds), epsilon)
 
 
-def _count_rows(milp: _Milp, w: list[int], red: _Reduced, epsilon: float, reduce: bool, obj: float):
+def _count_rows(milp: Milp, w: list[int], red: _Reduced, epsilon: float, reduce: bool, obj: float):
     """y_q per free problem and Σ w c − M y ≥ ε − M per row (M = ε − min c, or 1 + ε unreduced)."""
     y = {q: milp.var(0.0, 1.0, integer=True, obj=obj) for q in red.stage1}
     for q, rows in red.stage1.items():
