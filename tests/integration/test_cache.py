@@ -97,3 +97,30 @@ def test_unwritable_database_is_one_clear_error(tmp_path: Path) -> None:
         open_engine(f"sqlite:///{blocker / 'cache.db'}")
     with pytest.raises(ChorusError, match="not a usable database URL"):
         open_engine("nosuchdialect://x")
+
+
+def test_write_behind_bounds_the_delay_and_batches(tmp_path: Path) -> None:
+    import asyncio
+
+    from tasks.sampling import WriteBehind
+
+    cache = GenerationCache(open_engine(f"sqlite:///{tmp_path / 'wb.db'}"))
+
+    def stored() -> int:
+        return len(cache.get("fp", "params", ["p"], 100)["p"])
+
+    async def run() -> list[int]:
+        seen = []
+        writer = WriteBehind(cache, max_rows=3, max_wait_s=0.2)
+        await writer.add([gen(0)])
+        seen.append(stored())  # still pending
+        await asyncio.sleep(0.5)
+        seen.append(stored())  # written by the timer, with no further add
+        await writer.add([gen(1), gen(2), gen(3)])
+        seen.append(stored())  # max_rows reached: written at once
+        await writer.add([gen(4)])
+        await writer.close()
+        seen.append(stored())  # close writes the rest
+        return seen
+
+    assert asyncio.run(run()) == [0, 1, 4, 5]
