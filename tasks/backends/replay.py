@@ -6,6 +6,7 @@ answer extraction applies; token counts are the recorded ones.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import random
 from pathlib import Path
@@ -14,6 +15,12 @@ from typing import Any
 from chorus.errors import BadRequestError
 from tasks.backends.base import Completion, GenerationRequest, Health
 from tasks.replay_data import ReplayProblem, load_replay
+
+
+@functools.lru_cache(maxsize=32)
+def _parsed(path: str, _mtime_ns: int, _size: int) -> dict[str, ReplayProblem]:
+    """One parse per file version per process: every chunk task builds its own backend."""
+    return {p.problem_id: p for p in load_replay(path)}
 
 
 class ReplayBackend:
@@ -28,7 +35,8 @@ class ReplayBackend:
 
     def problems(self) -> dict[str, ReplayProblem]:
         if self._problems is None:
-            self._problems = {p.problem_id: p for p in load_replay(self.path)}
+            stat = self.path.stat()
+            self._problems = _parsed(str(self.path.resolve()), stat.st_mtime_ns, stat.st_size)
         return self._problems
 
     def fingerprint_parts(self) -> dict[str, Any]:
