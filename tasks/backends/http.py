@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 import httpx
 
 from chorus.errors import BadRequestError, TransientError
+from tasks.backends.base import Health
 
 T = TypeVar("T")
 
@@ -60,3 +61,17 @@ async def with_retries(
             delay = min(max_delay, base_delay * 2 ** (attempt - 1))
             await asyncio.sleep(delay * (0.5 + random.random() / 2))
     raise AssertionError("unreachable")
+
+
+async def probe_endpoints(client: httpx.AsyncClient, probes: dict[str, str], timeout: float) -> Health:
+    """GET each probe URL (keyed by endpoint); healthy when every one answers 2xx."""
+    states: dict[str, str] = {}
+    for base, url in probes.items():
+        try:
+            r = await client.get(url, timeout=timeout)
+            r.raise_for_status()
+            states[base] = "ok"
+        except httpx.HTTPError as exc:
+            states[base] = str(classify(exc, base))
+    ok = all(v == "ok" for v in states.values())
+    return Health(ok, "ok" if ok else "; ".join(v for v in states.values() if v != "ok"), states)

@@ -11,7 +11,7 @@ import httpx
 
 from chorus.errors import ChorusError, TransientError
 from tasks.backends.base import Completion, GenerationRequest, Health
-from tasks.backends.http import classify, post_json, with_retries
+from tasks.backends.http import post_json, probe_endpoints, with_retries
 
 
 class OpenAIBackend:
@@ -101,17 +101,8 @@ class OpenAIBackend:
         return out
 
     async def health(self) -> Health:
-        states: dict[str, str] = {}
-        for base in self.endpoints:
-            root = base if base.endswith("/v1") else f"{base}/v1"
-            try:
-                r = await self._client.get(f"{root}/models", timeout=5.0)
-                r.raise_for_status()
-                states[base] = "ok"
-            except httpx.HTTPError as exc:
-                states[base] = str(classify(exc, base))
-        ok = all(v == "ok" for v in states.values())
-        return Health(ok, "ok" if ok else "; ".join(v for v in states.values() if v != "ok"), states)
+        probes = {b: f"{b if b.endswith('/v1') else b + '/v1'}/models" for b in self.endpoints}
+        return await probe_endpoints(self._client, probes, timeout=5.0)
 
     async def aclose(self) -> None:
         await self._client.aclose()

@@ -16,7 +16,7 @@ import httpx
 
 from chorus.errors import BadRequestError, ChorusError, TransientError
 from tasks.backends.base import Completion, GenerationRequest, Health
-from tasks.backends.http import classify, post_json, with_retries
+from tasks.backends.http import post_json, probe_endpoints, with_retries
 from tasks.backends.openai_compat import parse_openai_response
 
 
@@ -109,16 +109,9 @@ class SGLangBackend:
         return await with_retries(once)
 
     async def health(self) -> Health:
-        states: dict[str, str] = {}
-        for base in self.endpoints:
-            try:
-                r = await self._client.get(f"{base}/health_generate", timeout=30.0)
-                r.raise_for_status()
-                states[base] = "ok"
-            except httpx.HTTPError as exc:
-                states[base] = str(classify(exc, base))
-        ok = all(v == "ok" for v in states.values())
-        return Health(ok, "ok" if ok else "; ".join(v for v in states.values() if v != "ok"), states)
+        # /health_generate answers only once the server can really generate (not merely started).
+        probes = {b: f"{b}/health_generate" for b in self.endpoints}
+        return await probe_endpoints(self._client, probes, timeout=30.0)
 
     async def aclose(self) -> None:
         await self._client.aclose()
