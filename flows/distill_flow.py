@@ -4,8 +4,10 @@ JSONL for fine-tuning (Khairi et al. 2025, synthetic data), written only once ev
 from __future__ import annotations
 
 import time
+from typing import Annotated
 
 from prefect import flow
+from pydantic import Field
 
 from storage.settings import database_url
 from tasks.backends.local_server import local_model_servers
@@ -20,18 +22,19 @@ from tasks.fusion_tasks import (
     select_candidates,
     write_distill,
 )
+from tasks.parameters import DatasetPath, ModelName
 from tasks.sample_tasks import check_endpoint, load_problems, open_cache, register_job
 
 
 @flow(name="distill", log_prints=True)
 async def distill_flow(
-    prompts: str,
-    teachers: list[str],
-    fusor: str,
-    out: str,
+    prompts: DatasetPath,
+    teachers: Annotated[list[str], Field(min_length=2, description="Registry models, one completion each")],
+    fusor: ModelName,
+    out: Annotated[str, Field(min_length=1, description="Folder for fusion.jsonl, best_of_n.jsonl, provenance")],
     scorer: str | None = None,
     reward: str | None = None,
-    temperature: float = 0.3,
+    temperature: Annotated[float, Field(ge=0, le=5, description="Teachers' temperature")] = 0.3,
     max_tokens: int | None = None,
     fusor_max_tokens: int | None = None,
     fusor_context: int | None = None,

@@ -4,8 +4,10 @@ judge win rates (Khairi et al. 2025, test-time scaling)."""
 from __future__ import annotations
 
 import time
+from typing import Annotated
 
 from prefect import flow
+from pydantic import Field
 
 from storage.settings import database_url
 from tasks.backends.local_server import local_model_servers
@@ -21,30 +23,41 @@ from tasks.fusion_tasks import (
     sample_candidates,
     select_candidates,
 )
+from tasks.parameters import (
+    ChunkSize,
+    ConfigPath,
+    DatasetPath,
+    DbUrl,
+    Limit,
+    MaxTokens,
+    ModelName,
+    Temperature,
+    TopP,
+)
 from tasks.sample_tasks import check_endpoint, load_problems, open_cache, register_job
 
 
 @flow(name="fuse", log_prints=True)
 async def fuse_flow(
-    dataset: str,
-    model: str = "smollm2",
-    n: int = 5,
-    fusor: str = "smollm2",
+    dataset: DatasetPath,
+    model: ModelName = "smollm2",
+    n: Annotated[int, Field(ge=2, le=64, description="Candidates per problem (fusion needs at least 2)")] = 5,
+    fusor: ModelName = "smollm2",
     judge: str | None = None,
     reward: str | None = None,
     select: str | None = None,
     compare: bool = True,
     answer_kind: str = "math",
-    max_tokens: int | None = None,
-    temperature: float | None = None,
-    top_p: float | None = None,
+    max_tokens: MaxTokens = None,
+    temperature: Temperature = None,
+    top_p: TopP = None,
     fusor_max_tokens: int | None = None,
     fusor_context: int | None = None,
     judge_max_tokens: int | None = None,
-    db: str | None = None,
-    config: str | None = None,
-    chunk_size: int = 8,
-    limit: int | None = None,
+    db: DbUrl = None,
+    config: ConfigPath = None,
+    chunk_size: ChunkSize = 8,
+    limit: Limit = None,
 ) -> dict[str, object]:
     """Fuse `n` samples of `model` with `fusor`, pick Best-of-N with the scorer, compare with one sample."""
     started = time.perf_counter()
