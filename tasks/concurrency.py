@@ -39,10 +39,11 @@ def generation_slot(global_limit: str | None) -> AbstractAsyncContextManager[obj
     """A slot of the Prefect global concurrency limit named in the registry (`global_limit`), shared by
     every flow run and worker that talks to the same server; no-op when unset.
 
-    Create it sized to the server's slots: `prefect gcl create sglang-qwen --limit 256`.
+    Create it sized to the server's slots: `prefect gcl create sglang-qwen --limit 256`. Strict: a
+    limit that does not exist (a typo) fails the run instead of silently running unbounded.
     """
     if not global_limit:
         return nullcontext()
     from prefect.concurrency.asyncio import concurrency
 
-    return concurrency(global_limit, occupy=1)
+    return concurrency(global_limit, occupy=1, strict=True)
