@@ -127,8 +127,11 @@ class _ConsoleErrorFilter:
 
     def filter(self, record: Any) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
-        duplicate = record.levelno >= 40 and any(name in record.getMessage() for name in _USER_ERRORS)
-        return not (isinstance(exc, ChorusError) or duplicate)
+        message = record.getMessage()
+        duplicate = record.levelno >= 40 and any(name in message for name in _USER_ERRORS)
+        # Shutdown chatter of Prefect's event worker ("Still processing items: N items remaining...").
+        shutdown_noise = "Still processing items" in message
+        return not (isinstance(exc, ChorusError) or duplicate or shutdown_noise)
 
 
 def quiet_prefect_console() -> None:

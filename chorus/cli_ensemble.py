@@ -72,12 +72,19 @@ def ensemble(
             f"ensemble: --keys raw|canonical, --ties wrong|right, --solver cbc|highs (got {keys}, {ties}, {solver})"
         )
     if replay:
+        named = parse_named_files(replay)
+        if len(named) < 2:
+            raise ChorusError("--replay: an ensemble needs at least two models")
         for _, path in parse_named_files([*replay, *(test or [])]):
             load_replay(path)
     else:
         if not model or len(model) < 2:
             raise ChorusError("--model: an ensemble needs at least two models")
         preflight(model, dataset=dataset or "", limit=limit, config=config, db=db)
+
+    from tasks.ensemble_weights import check_bounds
+
+    check_bounds(len(replay or model or []), _floats(lower, "--lower"), _floats(upper, "--upper"))
 
     from flows.ensemble_flow import ensemble_flow
 

@@ -195,6 +195,11 @@ def _check_bounds(k: int, lower, upper, costs, budget) -> tuple[np.ndarray, np.n
     return lo, up, c
 
 
+def check_bounds(k: int, lower: Sequence[float] | None, upper: Sequence[float] | None) -> None:
+    """Raise ChorusError when per-model weight bounds cannot hold on the simplex (checked up front)."""
+    _check_bounds(k, lower, upper, None, None)
+
+
 def _cheapest_weights(lo: np.ndarray, up: np.ndarray, c: np.ndarray | None) -> np.ndarray:
     """A feasible point: lower bounds, then the remaining mass to the cheapest models first."""
     w, rest = lo.copy(), 1.0 - lo.sum()
