@@ -89,7 +89,7 @@ def preflight(
 
     from storage.engine import open_engine
     from storage.settings import database_url
-    from tasks.backends.registry import create_backend, load_registry, model_fingerprint, resolve
+    from tasks.backends.registry import endpoint_health, load_registry, model_fingerprint, resolve
     from tasks.datasets import load_dataset
 
     problems = load_dataset(dataset, limit)
@@ -99,18 +99,11 @@ def preflight(
         spec.sampling_params(max_tokens=max_tokens, temperature=temperature, top_p=top_p)
         model_fingerprint(spec)
 
-    async def check(spec: Any) -> None:
-        backend = create_backend(spec)
-        try:
-            health = await backend.health()
-        finally:
-            await backend.aclose()
-        if not health.ok:
-            raise ChorusError(f"model {spec.name}: endpoint not reachable ({health.detail})")
-
     for spec in specs:
         if spec.backend in ("sglang", "openai"):
-            asyncio.run(check(spec))
+            health = asyncio.run(endpoint_health(spec))
+            if not health.ok:
+                raise ChorusError(f"model {spec.name}: endpoint not reachable ({health.detail})")
     open_engine(database_url(db))
     return len(problems)
 

@@ -90,7 +90,7 @@ def models(
     check: Annotated[bool, typer.Option("--check/--no-check", help="Ask each endpoint whether it is up.")] = True,
 ) -> None:
     """List the model registry and, with --check, each endpoint's health."""
-    from tasks.backends.registry import create_backend, load_registry
+    from tasks.backends.registry import endpoint_health, load_registry
 
     registry = load_registry(config)
     table = Table(title="models")
@@ -105,14 +105,10 @@ def models(
                 return f"embedded ({embedded_model_path(spec.model or spec.name).name})"
             except ChorusError as exc:
                 return str(exc)
-        backend = create_backend(spec)
         try:
-            h = await backend.health()
-            return h.detail
+            return (await endpoint_health(spec)).detail
         except ChorusError as exc:
             return str(exc)
-        finally:
-            await backend.aclose()
 
     for spec in registry.values():
         state = asyncio.run(health(spec)) if check else "-"

@@ -213,9 +213,11 @@ def report_ensemble(
         summary["finite_n"] = finite
     save_ensemble(shared_engine(db_url), name, names, weights, summary)
     # Deployments can react: prefect.yaml re-runs the evaluation vote when new weights appear.
-    emit_event(event="chorus.ensemble.saved", resource={"prefect.resource.id": f"chorus.ensemble.{name}",
-                                                        "prefect.resource.name": name},
-               payload={"name": name, "models": names, "weights": weights})
+    emit_event(
+        event="chorus.ensemble.saved",
+        resource={"prefect.resource.id": f"chorus.ensemble.{name}", "prefect.resource.name": name},
+        payload={"name": name, "models": names, "weights": weights},
+    )
     create_table_artifact(
         key="ensemble-weights",
         description=f"Ensemble {name}",

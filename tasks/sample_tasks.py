@@ -12,7 +12,14 @@ from storage.cache import GenerationCache
 from storage.engine import shared_engine
 from storage.keys import canonical_json
 from tasks import progress
-from tasks.backends.registry import ModelSpec, create_backend, load_registry, model_fingerprint, resolve
+from tasks.backends.registry import (
+    ModelSpec,
+    create_backend,
+    endpoint_health,
+    load_registry,
+    model_fingerprint,
+    resolve,
+)
 from tasks.datasets import Problem, load_dataset
 from tasks.retry import is_transient
 from tasks.sampling import SampleStats, SamplingJob, sample_problems
@@ -63,11 +70,7 @@ async def check_endpoint(spec: ModelSpec) -> str:
     """Fail fast, with the reason, when the model server cannot be reached."""
     from chorus.errors import TransientError
 
-    backend = create_backend(spec)
-    try:
-        health = await backend.health()
-    finally:
-        await backend.aclose()
+    health = await endpoint_health(spec)
     if not health.ok:
         raise TransientError(f"model {spec.name}: endpoint not healthy ({health.detail})")
     return health.detail

@@ -22,7 +22,7 @@ from typing import Any
 
 from chorus.errors import ChorusError
 from storage.keys import content_hash
-from tasks.backends.base import Backend, Prompt, SamplingParams
+from tasks.backends.base import Backend, Health, Prompt, SamplingParams
 
 BACKEND_KINDS = ("sglang", "openai", "llamacpp", "replay")
 
@@ -193,6 +193,15 @@ def create_backend(spec: ModelSpec) -> Backend:
     if spec.backend == "llamacpp":
         backend.kind = "llamacpp"
     return backend
+
+
+async def endpoint_health(spec: ModelSpec) -> Health:
+    """Ask the model's server(s) whether they can generate, with a client opened and closed for it."""
+    backend = create_backend(spec)
+    try:
+        return await backend.health()
+    finally:
+        await backend.aclose()
 
 
 def model_fingerprint(spec: ModelSpec) -> str:
