@@ -17,9 +17,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tasks.ensemble_eval import build_dists, single_accuracy
-from tasks.ensemble_weights import solve_ensemble
-from tasks.replay_data import load_replay
+from tasks.algorithms.ensemble_eval import build_dists, single_accuracy
+from tasks.algorithms.ensemble_weights import solve_ensemble
+from tasks.algorithms.replay_files import load_replay
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "boinf"
 

@@ -28,8 +28,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tasks.replay_data import load_replay  # noqa: E402
-from tasks.simulation import simulate  # noqa: E402
+from tasks.algorithms.replay_files import load_replay  # noqa: E402
+from tasks.algorithms.simulation import simulate  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "boinf"
 THRESHOLDS = [1.5, 2, 3, 5, 7, 10, 15, 20, 30, 50, 100, 200, 300, 1000, 3000, 10_000, 100_000, 1_000_000]

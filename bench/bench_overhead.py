@@ -40,11 +40,12 @@ sys.path.insert(0, str(ROOT))
 import httpx  # noqa: E402
 
 from storage.keys import derive_seed  # noqa: E402
+from tasks.algorithms.datasets import load_dataset  # noqa: E402
 from tasks.backends.base import GenerationRequest  # noqa: E402
+from tasks.backends.factory import create_backend, model_fingerprint  # noqa: E402
 from tasks.backends.local_server import LocalLlamaServer, embedded_model_path  # noqa: E402
-from tasks.backends.registry import create_backend, load_registry, model_fingerprint, resolve  # noqa: E402
-from tasks.datasets import load_dataset  # noqa: E402
-from tasks.sampling import SamplingJob  # noqa: E402
+from tasks.backends.registry import load_registry, resolve  # noqa: E402
+from tasks.services.sampling import SamplingJob  # noqa: E402
 
 DATASET = ROOT / "examples" / "arithmetic.jsonl"
 

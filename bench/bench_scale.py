@@ -46,11 +46,11 @@ def in_process(files: list[Path], dataset: Path, max_samples: int) -> dict[str, 
     import random
 
     from storage.keys import derive_seed
-    from tasks.answers import answer_key
-    from tasks.datasets import load_dataset
-    from tasks.replay_data import load_replay
-    from tasks.stopping import VoteState, make_rule, plurality
-    from tasks.voting import draw_model
+    from tasks.algorithms.answers import answer_key
+    from tasks.algorithms.datasets import load_dataset
+    from tasks.algorithms.replay_files import load_replay
+    from tasks.algorithms.stopping import VoteState, make_rule, plurality
+    from tasks.services.voting import draw_model
 
     t0 = time.perf_counter()
     models = [{p.problem_id: p for p in load_replay(f)} for f in files]

@@ -14,8 +14,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tasks.replay_data import load_replay  # noqa: E402
-from tasks.simulation import simulate  # noqa: E402
+from tasks.algorithms.replay_files import load_replay  # noqa: E402
+from tasks.algorithms.simulation import simulate  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "boinf" / "analysis_math500_gpt-oss-20b.jsonl"
 THRESHOLDS = [2, 5, 10, 30, 100, 300, 1000, 3000]

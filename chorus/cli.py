@@ -14,7 +14,7 @@ import typer
 
 from chorus import cli_bestofinf, cli_ensemble, cli_fusion, cli_ops, cli_sampling  # noqa: F401 - they register their commands
 from chorus.cli_common import app, err
-from chorus.errors import ChorusError
+from storage.errors import ChorusError
 
 
 def main() -> None:

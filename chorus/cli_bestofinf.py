@@ -10,14 +10,8 @@ import typer
 from rich.table import Table
 
 from chorus.cli_common import ConfigOpt, DbOpt, JsonOpt, app, out, preflight, print_summary, quiet_prefect_console
-from chorus.errors import ChorusError
-
-
-def _floats(text: str, flag: str) -> list[float]:
-    try:
-        return [float(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise ChorusError(f"{flag} {text}: expected comma-separated numbers") from None
+from storage.errors import ChorusError
+from tasks.algorithms.options import parse_floats
 
 
 @app.command()
@@ -61,8 +55,8 @@ def vote(
     as_json: JsonOpt = False,
 ) -> None:
     """Adaptive Best-of-∞ voting: sample each problem until the stopping rule says the answer is settled."""
-    from tasks.stopping import make_rule
-    from tasks.vote_tasks import parse_schedule, parse_weighted
+    from tasks.algorithms.options import parse_schedule, parse_weighted
+    from tasks.algorithms.stopping import make_rule
 
     if ensemble and model:
         raise ChorusError("--ensemble and --model: give one, not both")
@@ -132,13 +126,13 @@ def simulate(
     plot: Annotated[str | None, typer.Option("--plot", help="Write accuracy vs mean samples to this PNG.")] = None,
 ) -> None:
     """Monte Carlo adaptive vs fixed-N majority over recorded answers (a Prefect flow run)."""
-    from tasks.replay_data import load_replay
+    from tasks.algorithms.replay_files import load_replay
 
-    w = _floats(weights, "--weights") if weights else None
+    w = parse_floats(weights, "--weights")
     if w is not None and len(w) != len(replay):
         raise ChorusError(f"--weights {weights}: {len(w)} weights for {len(replay)} --replay files")
-    ths = _floats(thresholds, "--thresholds")
-    fx = [int(x) for x in _floats(fixed, "--fixed")]
+    ths = parse_floats(thresholds, "--thresholds") or []
+    fx = [int(x) for x in parse_floats(fixed, "--fixed") or []]
     for path in replay:
         load_replay(path)  # bad files fail here, in one line, before Prefect starts
 

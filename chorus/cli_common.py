@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from chorus.errors import ChorusError
+from storage.errors import ChorusError
 
 app = typer.Typer(
     add_completion=False,
@@ -89,8 +89,9 @@ def preflight(
 
     from storage.engine import open_engine
     from storage.settings import database_url
-    from tasks.backends.registry import endpoint_health, load_registry, model_fingerprint, resolve
-    from tasks.datasets import load_dataset
+    from tasks.algorithms.datasets import load_dataset
+    from tasks.backends.factory import endpoint_health, model_fingerprint
+    from tasks.backends.registry import load_registry, resolve
 
     problems = load_dataset(dataset, limit)
     registry = load_registry(config)

@@ -10,16 +10,8 @@ import typer
 from rich.table import Table
 
 from chorus.cli_common import ConfigOpt, DbOpt, app, out, preflight, quiet_prefect_console
-from chorus.errors import ChorusError
-
-
-def _floats(text: str | None, flag: str) -> list[float] | None:
-    if text is None:
-        return None
-    try:
-        return [float(x) for x in text.split(",")]
-    except ValueError:
-        raise ChorusError(f"{flag} {text}: expected comma-separated numbers") from None
+from storage.errors import ChorusError
+from tasks.algorithms.options import parse_floats
 
 
 @app.command()
@@ -62,12 +54,12 @@ def ensemble(
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Choose model weights so the weighted mixture's majority is right on the most problems (MILP)."""
-    from tasks.ensemble_tasks import KEYS, parse_named_files
-    from tasks.replay_data import load_replay
+    from tasks.algorithms.options import ANSWER_KEYS, parse_named_files
+    from tasks.algorithms.replay_files import load_replay
 
     if bool(replay) == bool(dataset):
         raise ChorusError("ensemble: give --replay FILE ... or --dataset FILE --model NAME ..., not both or neither")
-    if keys not in KEYS or ties not in ("wrong", "right") or solver not in ("cbc", "highs"):
+    if keys not in ANSWER_KEYS or ties not in ("wrong", "right") or solver not in ("cbc", "highs"):
         raise ChorusError(
             f"ensemble: --keys raw|canonical, --ties wrong|right, --solver cbc|highs (got {keys}, {ties}, {solver})"
         )
@@ -82,9 +74,9 @@ def ensemble(
             raise ChorusError("--model: an ensemble needs at least two models")
         preflight(model, dataset=dataset or "", limit=limit, config=config, db=db)
 
-    from tasks.ensemble_weights import check_bounds
+    from tasks.algorithms.ensemble_weights import check_bounds
 
-    check_bounds(len(replay or model or []), _floats(lower, "--lower"), _floats(upper, "--upper"))
+    check_bounds(len(replay or model or []), parse_floats(lower, "--lower"), parse_floats(upper, "--upper"))
 
     from flows.ensemble_flow import ensemble_flow
 
@@ -104,8 +96,8 @@ def ensemble(
             ties=ties,
             cost_aware=cost_aware,
             token_budget=token_budget,
-            lower=_floats(lower, "--lower"),
-            upper=_floats(upper, "--upper"),
+            lower=parse_floats(lower, "--lower"),
+            upper=parse_floats(upper, "--upper"),
             solver=solver,
             time_limit=time_limit,
             trials=trials,

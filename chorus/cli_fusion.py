@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from chorus.cli_common import ConfigOpt, DbOpt, JsonOpt, ProgressBar, app, preflight, print_summary
-from chorus.errors import ChorusError
+from storage.errors import ChorusError
 
 FusorOpt = Annotated[str, typer.Option("--fusor", help="Model that reads the candidates and writes one answer.")]
 FusorTokensOpt = Annotated[
@@ -30,9 +30,9 @@ def _validate(
     samplers: list[str], n: int, fusor: str, dataset: str, limit: int | None, config: str | None, **plan: Any
 ) -> None:
     """Every check that needs no model call, so bad input is one line and nothing is written."""
-    from tasks.datasets import load_dataset
-    from tasks.fusing import check_fusion_fits
+    from tasks.algorithms.datasets import load_dataset
     from tasks.fusion_tasks import plan_fusion
+    from tasks.services.fusing import check_fusion_fits
 
     fusion_plan = plan_fusion.fn(samplers, n, fusor, config=config, **plan)
     questions = [p.question for p in load_dataset(dataset, limit)]
@@ -40,7 +40,7 @@ def _validate(
 
 
 def _run(flow_call: Any, count: int, as_json: bool) -> dict[str, Any]:
-    from tasks import progress
+    from tasks.services import progress_events as progress
 
     with ProgressBar(count, 0, quiet=as_json) as advance:
         unsubscribe = progress.subscribe(advance)
@@ -82,7 +82,7 @@ def fuse(
     as_json: JsonOpt = False,
 ) -> None:
     """Fusion-of-N vs Best-of-N vs one sample on a dataset: accuracy where gold exists, judge win rates."""
-    from tasks.answers import kind_for_dataset
+    from tasks.algorithms.answers import kind_for_dataset
 
     if n < 2:
         raise ChorusError(f"-n {n}: fusion needs at least 2 candidates")

@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from chorus.cli_common import app, out
-from chorus.errors import ChorusError
+from storage.errors import ChorusError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 PREFECT_FILE = PROJECT_ROOT / "deployments" / "prefect.yaml"

@@ -24,7 +24,7 @@ from chorus.cli_common import (
     print_summary,
     quiet_prefect_console,
 )
-from chorus.errors import ChorusError
+from storage.errors import ChorusError
 
 
 @app.command()
@@ -60,7 +60,7 @@ def sample(
     from flows.sample_flow import sample_flow
 
     quiet_prefect_console()
-    from tasks import progress
+    from tasks.services import progress_events as progress
 
     with ProgressBar(count, n, quiet=as_json) as advance:
         unsubscribe = progress.subscribe(advance)
@@ -90,7 +90,8 @@ def models(
     check: Annotated[bool, typer.Option("--check/--no-check", help="Ask each endpoint whether it is up.")] = True,
 ) -> None:
     """List the model registry and, with --check, each endpoint's health."""
-    from tasks.backends.registry import endpoint_health, load_registry
+    from tasks.backends.factory import endpoint_health
+    from tasks.backends.registry import load_registry
 
     registry = load_registry(config)
     table = Table(title="models")

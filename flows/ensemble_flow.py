@@ -7,9 +7,9 @@ from typing import Annotated, Literal
 from prefect import flow
 from pydantic import Field
 
+from flows.parameters import ConfigPath, DbUrl, Limit, MaxSamples, Samples, Seed
 from storage.settings import database_url
-from tasks.answers import kind_for_dataset
-from tasks.backends.local_server import local_model_servers
+from tasks.algorithms.answers import kind_for_dataset
 from tasks.ensemble_tasks import (
     cached_distributions,
     distributions,
@@ -21,8 +21,7 @@ from tasks.ensemble_tasks import (
     solve_weights,
     split,
 )
-from tasks.parameters import ConfigPath, DbUrl, Limit, MaxSamples, Samples, Seed
-from tasks.sample_tasks import check_endpoint, load_problems, open_cache, plan_sampling, register_job, resolve_model
+from tasks.setup_tasks import load_problems, open_cache, plan_sampling, register_job, resolve_model, serving
 
 
 @flow(name="ensemble", log_prints=True)
@@ -59,10 +58,9 @@ async def ensemble_flow(
         jobs = [plan_sampling(resolve_model(m, config), None, None, None) for m in models or []]
         for job in jobs:
             register_job(job, db_url)
-        with local_model_servers([j.spec for j in jobs]) as ready:
+        async with serving([j.spec for j in jobs]) as ready:
             tallies = []
             for job, spec in zip(jobs, ready, strict=True):
-                await check_endpoint(spec)
                 tallies.append(
                     await cached_distributions(
                         job.with_spec(spec), problems, samples, db_url, kind_for_dataset(dataset or "")

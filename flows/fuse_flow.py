@@ -9,21 +9,7 @@ from typing import Annotated
 from prefect import flow
 from pydantic import Field
 
-from storage.settings import database_url
-from tasks.backends.local_server import local_model_servers
-from tasks.concurrency import bounded_gather
-from tasks.datasets import Problem, chunked
-from tasks.fusion_tasks import (
-    ChunkState,
-    compare_answers,
-    finish,
-    fuse_candidates,
-    plan_fusion,
-    report_fuse,
-    sample_candidates,
-    select_candidates,
-)
-from tasks.parameters import (
+from flows.parameters import (
     ChunkSize,
     ConfigPath,
     DatasetPath,
@@ -34,7 +20,20 @@ from tasks.parameters import (
     Temperature,
     TopP,
 )
-from tasks.sample_tasks import check_endpoint, load_problems, open_cache, register_job
+from storage.settings import database_url
+from tasks.algorithms.datasets import Problem, chunked
+from tasks.fusion_tasks import (
+    ChunkState,
+    compare_answers,
+    finish,
+    fuse_candidates,
+    plan_fusion,
+    report_fuse,
+    sample_candidates,
+    select_candidates,
+)
+from tasks.services.concurrency import bounded_gather, chunks_in_flight
+from tasks.setup_tasks import load_problems, open_cache, register_job, serving
 
 
 @flow(name="fuse", log_prints=True)
@@ -82,10 +81,8 @@ async def fuse_flow(
     db_url = open_cache(database_url(db))
     for job in plan.jobs():
         register_job(job, db_url)
-    with local_model_servers(plan.specs()) as ready:
+    async with serving(plan.specs()) as ready:
         plan = plan.with_specs(ready)
-        for spec in ready:
-            await check_endpoint(spec)
 
         async def run(chunk: list[Problem]) -> ChunkState:
             state = await sample_candidates(plan, chunk, db_url)
@@ -93,6 +90,6 @@ async def fuse_flow(
             state = await select_candidates(plan, state, db_url)
             return await compare_answers(plan, state, db_url)
 
-        in_flight = max(2, -(-max(s.max_concurrency for s in ready) // max(1, chunk_size)) + 1)
+        in_flight = chunks_in_flight(max(s.max_concurrency for s in ready), chunk_size)
         states = await bounded_gather((run(c) for c in chunked(problems, chunk_size)), in_flight)
     return finish(report_fuse(plan, states, dataset, time.perf_counter() - started))

@@ -12,9 +12,9 @@ from prefect import flow
 from pydantic import Field
 
 from flows.ensemble_flow import ensemble_flow
+from flows.parameters import ConfigPath, DatasetPath, DbUrl, Limit, MaxSamples, RuleName, Samples, Threshold
 from flows.sample_flow import sample_flow
 from flows.vote_flow import vote_flow
-from tasks.parameters import ConfigPath, DatasetPath, DbUrl, Limit, MaxSamples, RuleName, Samples, Threshold
 from tasks.pipeline_tasks import report_pipeline
 
 

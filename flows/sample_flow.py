@@ -6,11 +6,7 @@ import time
 
 from prefect import flow
 
-from storage.settings import database_url
-from tasks.backends.local_server import local_model_servers
-from tasks.concurrency import bounded_gather
-from tasks.datasets import chunked
-from tasks.parameters import (
+from flows.parameters import (
     ChunkSize,
     ConfigPath,
     DatasetPath,
@@ -22,17 +18,12 @@ from tasks.parameters import (
     Temperature,
     TopP,
 )
-from tasks.reporting import ProgressArtifact
-from tasks.sample_tasks import (
-    check_endpoint,
-    load_problems,
-    open_cache,
-    plan_sampling,
-    register_job,
-    resolve_model,
-    sample_chunk,
-    summarise,
-)
+from storage.settings import database_url
+from tasks.algorithms.datasets import chunked
+from tasks.progress_artifact import ProgressArtifact
+from tasks.sample_tasks import sample_chunk, summarise
+from tasks.services.concurrency import bounded_gather, chunks_in_flight
+from tasks.setup_tasks import load_problems, open_cache, plan_sampling, register_job, resolve_model, serving
 
 
 @flow(name="sample", log_prints=True)
@@ -57,16 +48,14 @@ async def sample_flow(
     register_job(job, db_url)
     chunks = chunked(problems, chunk_size)
     progress = await ProgressArtifact(len(problems), f"sampling {model} x{n} on {dataset}").start()
-    with local_model_servers([job.spec]) as (ready,):
+    async with serving([job.spec]) as (ready,):
         job = job.with_spec(ready)
-        await check_endpoint(ready)
 
         async def run(chunk: list) -> object:
             stats = await sample_chunk(job, chunk, n, db_url)
             await progress.advance(len(chunk))
             return stats
 
-        # Enough chunks in flight to keep every server slot busy, not thousands of idle tasks.
-        in_flight = max(2, -(-ready.max_concurrency // max(1, chunk_size)) + 1)
+        in_flight = chunks_in_flight(ready.max_concurrency, chunk_size)
         stats = await bounded_gather((run(c) for c in chunks), in_flight)
     return summarise(stats, model, dataset, time.perf_counter() - started)

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from prefect import flow
 from pydantic import Field
 
-from tasks.parameters import Alpha, Compat, MaxSamples, RuleName, Seed
+from flows.parameters import Alpha, Compat, MaxSamples, RuleName, Seed
 from tasks.simulate_tasks import load_replays, report_simulation, run_simulation
 
 DEFAULT_THRESHOLDS = [2.0, 5.0, 10.0, 30.0, 100.0, 300.0]

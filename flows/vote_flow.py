@@ -8,11 +8,7 @@ from typing import Annotated
 from prefect import flow
 from pydantic import Field
 
-from storage.settings import database_url
-from tasks.backends.local_server import local_model_servers
-from tasks.concurrency import bounded_gather
-from tasks.datasets import chunked
-from tasks.parameters import (
+from flows.parameters import (
     Alpha,
     ChunkSize,
     Compat,
@@ -28,12 +24,14 @@ from tasks.parameters import (
     Threshold,
     TopP,
 )
-from tasks.sample_tasks import check_endpoint, load_problems, open_cache, plan_sampling, register_job, resolve_model
+from storage.settings import database_url
+from tasks.algorithms.datasets import chunked
+from tasks.algorithms.options import parse_schedule, parse_weighted
+from tasks.services.concurrency import bounded_gather, chunks_in_flight
+from tasks.setup_tasks import load_problems, open_cache, plan_sampling, register_job, resolve_model, serving
 from tasks.vote_tasks import (
     ensemble_models,
     fixed_budget_plan,
-    parse_schedule,
-    parse_weighted,
     plan_vote,
     report_vote,
     vote_chunk,
@@ -79,11 +77,9 @@ async def vote_flow(
     db_url = open_cache(database_url(db))
     for job in jobs:
         register_job(job, db_url)
-    with local_model_servers([j.spec for j in jobs]) as ready:
+    async with serving([j.spec for j in jobs]) as ready:
         plan = plan.with_specs(ready)
-        for spec in ready:
-            await check_endpoint(spec)
-        in_flight = max(2, -(-max(s.max_concurrency for s in ready) // max(1, chunk_size)) + 1)
+        in_flight = chunks_in_flight(max(s.max_concurrency for s in ready), chunk_size)
         chunks = chunked(problems, chunk_size)
         results = await bounded_gather((vote_chunk(plan, c, db_url, seed) for c in chunks), in_flight)
         votes = [v for chunk_votes, _ in results for v in chunk_votes]

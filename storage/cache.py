@@ -14,7 +14,7 @@ from sqlalchemy import Engine, func, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
-from chorus.errors import ChorusError
+from storage.errors import ChorusError
 from storage.models import GenerationRow, ModelRow, ParamsRow, PromptRow
 from storage.settings import redact_url
 

@@ -15,7 +15,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
-from chorus.errors import ChorusError
+from storage.errors import ChorusError
 from storage.settings import redact_url
 
 MIGRATIONS = Path(__file__).parent / "migrations"

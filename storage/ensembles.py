@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import Engine, insert, select
 
-from chorus.errors import ChorusError
+from storage.errors import ChorusError
 from storage.models import EnsembleRow
 
 

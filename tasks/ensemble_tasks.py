@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -11,37 +9,20 @@ from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.events import emit_event
 
-from chorus.errors import ChorusError
-from storage.cache import GenerationCache
 from storage.engine import shared_engine
 from storage.ensembles import save_ensemble
-from tasks.answers import AnswerKind, answer_key, canonicalize
-from tasks.backends.registry import create_backend
-from tasks.datasets import Problem
-from tasks.ensemble_eval import EnsembleData, build_dists, cross_validate, mixture_accuracy, single_accuracy
-from tasks.ensemble_eval import train_test_split as split_ids
-from tasks.ensemble_weights import EnsembleSolution, solve_ensemble
-from tasks.replay_data import ReplayProblem, load_replay
+from storage.errors import ChorusError
+from tasks.algorithms.answers import AnswerKind, answer_key, canonicalize
+from tasks.algorithms.datasets import Problem
+from tasks.algorithms.ensemble_eval import EnsembleData, build_dists, cross_validate, mixture_accuracy, single_accuracy
+from tasks.algorithms.ensemble_eval import train_test_split as split_ids
+from tasks.algorithms.ensemble_weights import EnsembleSolution, solve_ensemble
+from tasks.algorithms.options import ANSWER_KEYS, parse_named_files
+from tasks.algorithms.replay_files import ReplayProblem, load_replay
+from tasks.algorithms.simulation import simulate
 from tasks.retry import is_transient
-from tasks.sampling import SamplingJob, sample_problems
-from tasks.simulation import simulate
-
-KEYS = {"raw": lambda a: a if a.strip() else None, "canonical": lambda a: canonicalize(a) if a.strip() else None}
-
-
-def parse_named_files(items: list[str]) -> list[tuple[str, str]]:
-    """`NAME=FILE` or `FILE` (named after the file: analysis_math500_gpt-oss-20b → gpt-oss-20b)."""
-    out = []
-    for item in items:
-        name, sep, path = item.partition("=")
-        if not sep:
-            path, name = item, Path(item).stem.removeprefix("analysis_").split("_", 1)[-1]
-            name = name.split("_", 1)[-1] if name.startswith("diamond_") else name
-        out.append((name, path))
-    names = [n for n, _ in out]
-    if len(set(names)) != len(names):
-        raise ChorusError(f"--replay: two files have the same model name ({', '.join(names)}); use NAME=FILE")
-    return out
+from tasks.services.sampling import SamplingJob, sample_problems
+from tasks.services.session import open_backend
 
 
 @task(name="load-replay-models")
@@ -57,12 +38,8 @@ async def cached_distributions(
     job: SamplingJob, problems: list[Problem], n: int, db_url: str, kind: AnswerKind
 ) -> list[ReplayProblem]:
     """n samples per problem of one live model (cached; only missing ones generated) as answer tallies."""
-    cache = GenerationCache(await asyncio.to_thread(shared_engine, db_url))
-    backend = create_backend(job.spec)
-    try:
+    async with open_backend(job.spec, db_url) as (cache, backend):
         samples, _ = await sample_problems(job, problems, n, cache, backend)
-    finally:
-        await backend.aclose()
     gold = {p.id: p.answer for p in problems}
     return [
         ReplayProblem(
@@ -77,9 +54,9 @@ async def cached_distributions(
 
 @task(name="answer-distributions")
 def distributions(models: list[list[ReplayProblem]], keys: str) -> EnsembleData:
-    if keys not in KEYS:
+    if keys not in ANSWER_KEYS:
         raise ChorusError(f"--keys {keys}: choose raw or canonical")
-    data = build_dists(models, KEYS[keys])
+    data = build_dists(models, ANSWER_KEYS[keys])
     if not data.problem_ids:
         raise ChorusError("ensemble: no problem has a gold answer and an answer from every model")
     return data
@@ -144,7 +121,7 @@ def finite_n(
         trials=trials,
         max_samples=max_samples,
         seed=seed,
-        key=KEYS[keys],
+        key=ANSWER_KEYS[keys],
     )
     return {
         "bo_inf": result.bo_inf_accuracy,

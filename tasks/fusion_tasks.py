@@ -7,23 +7,21 @@ every stage reads and writes the generation cache, so a retried or rerun stage c
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.states import Failed, State
 
-from chorus.errors import ChorusError
-from storage.cache import GenerationCache
-from storage.engine import shared_engine
-from tasks import progress
-from tasks.answers import AnswerKind
-from tasks.backends.base import Backend
-from tasks.backends.registry import create_backend, load_registry, model_fingerprint, resolve
-from tasks.datasets import Problem
-from tasks.fusing import (
+from storage.errors import ChorusError
+from tasks.algorithms.answers import AnswerKind
+from tasks.algorithms.datasets import Problem
+from tasks.algorithms.judging import Outcome, select_best
+from tasks.backends.factory import model_fingerprint
+from tasks.backends.registry import load_registry, resolve
+from tasks.retry import is_transient
+from tasks.services import progress_events as progress
+from tasks.services.fusing import (
     PAIRS,
     REWARD_PARAMS,
     SELECT_MODES,
@@ -38,7 +36,7 @@ from tasks.fusing import (
     reward_text,
     sample_each,
 )
-from tasks.fusion_report import (
+from tasks.services.fusion_report import (
     distill_outputs,
     failure,
     fuse_rows,
@@ -48,9 +46,8 @@ from tasks.fusion_report import (
     system_answers,
     write_atomically,
 )
-from tasks.judging import Outcome, select_best
-from tasks.retry import is_transient
-from tasks.sampling import SamplingJob
+from tasks.services.sampling import SamplingJob
+from tasks.services.session import open_backend
 
 RETRY = {"retries": 3, "retry_delay_seconds": [2, 8, 30], "retry_condition_fn": is_transient}
 
@@ -140,23 +137,13 @@ def plan_fusion(
     )
 
 
-@contextlib.asynccontextmanager
-async def _open(job: SamplingJob, db_url: str) -> AsyncIterator[tuple[GenerationCache, Backend]]:
-    cache = GenerationCache(await asyncio.to_thread(shared_engine, db_url))
-    backend = create_backend(job.spec)
-    try:
-        yield cache, backend
-    finally:
-        await backend.aclose()
-
-
 @task(name="sample-candidates", task_run_name="candidates [{problems[0].id}..] x{plan.n}", **RETRY)
 async def sample_candidates(plan: FusionPlan, problems: list[Problem], db_url: str) -> ChunkState:
     """n samples of each sampler per problem (cached); a problem any sampler failed on is skipped."""
     state = ChunkState(list(problems))
 
     async def one(job: SamplingJob) -> tuple[SamplingJob, dict, dict]:
-        async with _open(job, db_url) as (cache, backend):
+        async with open_backend(job.spec, db_url) as (cache, backend):
             got, failed, stats = await sample_each(job, problems, plan.n, cache, backend)
         state.tally.add("candidates", stats)
         return job, got, failed
@@ -174,7 +161,7 @@ async def sample_candidates(plan: FusionPlan, problems: list[Problem], db_url: s
 
 @task(name="fuse-candidates", task_run_name="fuse [{state.problems[0].id}..]", **RETRY)
 async def fuse_candidates(plan: FusionPlan, state: ChunkState, db_url: str) -> ChunkState:
-    async with _open(plan.fusor, db_url) as (cache, backend):
+    async with open_backend(plan.fusor.spec, db_url) as (cache, backend):
         fused, stats = await fuse(plan, [(p, state.candidates[p.id]) for p in state.live()], cache, backend)
     state.fused.update(fused)
     state.tally.add("fusion", stats)
@@ -190,13 +177,13 @@ async def select_candidates(plan: FusionPlan, state: ChunkState, db_url: str) ->
     if plan.select == "majority":
         values = [v for p in live for v in majority_scores(state.candidates[p.id], plan.kind)]
     elif plan.select == "judge" and plan.judge is not None:
-        async with _open(plan.judge, db_url) as (cache, backend):
+        async with open_backend(plan.judge.spec, db_url) as (cache, backend):
             scores, stats = await judge_scores(plan.judge, flat, cache, backend)
         values = list(scores)
         state.tally.add("judge", stats)
     elif plan.reward is not None:
         template = plan.reward.spec.prompt_template or ""
-        async with _open(plan.reward, db_url) as (cache, backend):
+        async with open_backend(plan.reward.spec, db_url) as (cache, backend):
             values, stats = await reward_scores(
                 plan.reward, [reward_text(template, q, c) for q, c in flat], cache, backend
             )
@@ -224,7 +211,7 @@ async def compare_answers(plan: FusionPlan, state: ChunkState, db_url: str) -> C
         for x, y in PAIRS:
             items.append((p.question, systems[x], systems[y]))
             where.append((p.id, f"{x}_vs_{y}"))
-    async with _open(plan.judge, db_url) as (cache, backend):
+    async with open_backend(plan.judge.spec, db_url) as (cache, backend):
         outcomes, stats = await compare(plan.judge, items, cache, backend)
     state.tally.add("compare", stats)
     for (pid, pair), outcome in zip(where, outcomes, strict=True):

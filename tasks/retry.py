@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chorus.errors import TransientError
+from storage.errors import TransientError
 
 
 def is_transient(_task: Any, _task_run: Any, state: Any) -> bool:

@@ -10,10 +10,10 @@ from typing import Any
 from prefect import task
 from prefect.artifacts import create_markdown_artifact
 
-from chorus.errors import ChorusError
-from tasks.answers import canonicalize
-from tasks.replay_data import ReplayProblem, load_replay
-from tasks.simulation import SimulationResult, simulate
+from storage.errors import ChorusError
+from tasks.algorithms.options import ANSWER_KEYS
+from tasks.algorithms.replay_files import ReplayProblem, load_replay
+from tasks.algorithms.simulation import SimulationResult, simulate
 
 
 @task(name="load-replays")
@@ -21,17 +21,6 @@ def load_replays(paths: list[str]) -> list[list[ReplayProblem]]:
     if not paths:
         raise ChorusError("--replay: give at least one recorded-answers file")
     return [load_replay(p) for p in paths]
-
-
-def _raw_key(answer: str) -> str | None:
-    return answer or None
-
-
-def _canonical_key(answer: str) -> str | None:
-    return canonicalize(answer) if answer else None
-
-
-KEYS = {"raw": _raw_key, "canonical": _canonical_key}
 
 
 @task(name="run-simulation")
@@ -48,7 +37,7 @@ def run_simulation(
     compat: str,
     keys: str,
 ) -> SimulationResult:
-    if keys not in KEYS:
+    if keys not in ANSWER_KEYS:
         raise ChorusError(f"--keys {keys}: choose raw or canonical")
     return simulate(
         models[0],
@@ -62,7 +51,7 @@ def run_simulation(
         seed=seed,
         alpha=alpha,
         compat=compat,
-        key=KEYS[keys],
+        key=ANSWER_KEYS[keys],
     )
 
 

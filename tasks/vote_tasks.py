@@ -2,57 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import asdict, replace
 
 from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from chorus.errors import ChorusError
-from storage.cache import GenerationCache
 from storage.engine import shared_engine
-from tasks.answers import AnswerKind, kind_for_dataset
-from tasks.backends.registry import create_backend
-from tasks.datasets import Problem
+from storage.errors import ChorusError
+from tasks.algorithms.answers import AnswerKind, kind_for_dataset
+from tasks.algorithms.datasets import Problem
+from tasks.algorithms.stopping import make_rule
 from tasks.retry import is_transient
-from tasks.sampling import SampleStats, SamplingJob
-from tasks.stopping import make_rule
-from tasks.voting import ProblemVote, VotePlan, summarise_votes, vote_problems
-
-
-def parse_weighted(models: list[str]) -> list[tuple[str, float]]:
-    """`NAME` or `NAME=WEIGHT` → (name, weight); weights are normalised later."""
-    out = []
-    for item in models:
-        name, sep, weight = item.partition("=")
-        try:
-            w = float(weight) if sep else 1.0
-        except ValueError:
-            raise ChorusError(f"--model {item}: weight must be a number") from None
-        if w < 0 or not name:
-            raise ChorusError(f"--model {item}: expected NAME or NAME=WEIGHT with WEIGHT ≥ 0")
-        out.append((name, w))
-    if not out or sum(w for _, w in out) <= 0:
-        raise ChorusError("--model: at least one model with a positive weight is needed")
-    return out
-
-
-def parse_schedule(batch_schedule: str | None, batch: int | None) -> tuple[int, ...]:
-    if batch is not None and batch_schedule:
-        raise ChorusError("--batch and --batch-schedule: give one, not both")
-    if batch is not None:
-        if batch < 1:
-            raise ChorusError(f"--batch {batch}: must be at least 1")
-        return (batch,)
-    if not batch_schedule:
-        return (1, 1, 2, 4, 8)
-    try:
-        sizes = tuple(int(x) for x in batch_schedule.split(","))
-    except ValueError:
-        raise ChorusError(f"--batch-schedule {batch_schedule}: expected comma-separated integers") from None
-    if not sizes or min(sizes) < 1:
-        raise ChorusError(f"--batch-schedule {batch_schedule}: sizes must be at least 1")
-    return sizes
+from tasks.services.sampling import SampleStats, SamplingJob
+from tasks.services.session import open_backends
+from tasks.services.voting import ProblemVote, VotePlan, summarise_votes, vote_problems
 
 
 @task(name="ensemble-models")
@@ -101,13 +64,8 @@ async def vote_chunk(
     plan: VotePlan, problems: list[Problem], db_url: str, seed: int = 0
 ) -> tuple[list[ProblemVote], SampleStats]:
     """Adaptive voting for a chunk; a retry finds what was drawn before in the cache."""
-    cache = GenerationCache(await asyncio.to_thread(shared_engine, db_url))
-    backends = [create_backend(job.spec) for job in plan.jobs]
-    try:
+    async with open_backends([job.spec for job in plan.jobs], db_url) as (cache, backends):
         return await vote_problems(plan, problems, cache, backends, seed)
-    finally:
-        for b in backends:
-            await b.aclose()
 
 
 def fixed_budget_plan(plan: VotePlan, votes: list[ProblemVote]) -> VotePlan:

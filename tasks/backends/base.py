@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from chorus.errors import ChorusError
+from storage.errors import ChorusError
 
 
 @dataclass(frozen=True)
@@ -81,15 +81,22 @@ class Health:
 
 
 class Backend(Protocol):
-    """A model server. `generate` returns one Completion per requested index, in order."""
+    """A model server. `generate` returns one Completion per requested index, in order.
+
+    `supports_n`: the server honours `n` (several samples of one prompt in one request, prefix shared);
+    when false, the sampling service sends one seeded request per sample. `score` returns one reward
+    per text from a reward model; a backend without a reward route raises BadRequestError.
+    The cache identity of a model is not the backend's business: see `factory.model_fingerprint`.
+    """
 
     name: str
     kind: str
     max_concurrency: int
-
-    def fingerprint_parts(self) -> dict[str, Any]: ...
+    supports_n: bool
 
     async def generate(self, request: GenerationRequest) -> list[Completion]: ...
+
+    async def score(self, texts: list[str]) -> list[float]: ...
 
     async def health(self) -> Health: ...
 

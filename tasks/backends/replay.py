@@ -7,14 +7,12 @@ answer extraction applies; token counts are the recorded ones.
 from __future__ import annotations
 
 import functools
-import hashlib
 import random
 from pathlib import Path
-from typing import Any
 
-from chorus.errors import BadRequestError
+from storage.errors import BadRequestError
+from tasks.algorithms.replay_files import ReplayProblem, load_replay
 from tasks.backends.base import Completion, GenerationRequest, Health
-from tasks.replay_data import ReplayProblem, load_replay
 
 
 @functools.lru_cache(maxsize=32)
@@ -25,24 +23,19 @@ def _parsed(path: str, _mtime_ns: int, _size: int) -> dict[str, ReplayProblem]:
 
 class ReplayBackend:
     kind = "replay"
+    supports_n = True  # draws are independent: any number of indices per request
 
     def __init__(self, name: str, *, path: str, max_concurrency: int = 1024) -> None:
         self.name = name
         self.path = Path(path)
         self.max_concurrency = max_concurrency
         self._problems: dict[str, ReplayProblem] | None = None
-        self._digest: str | None = None
 
     def problems(self) -> dict[str, ReplayProblem]:
         if self._problems is None:
             stat = self.path.stat()
             self._problems = _parsed(str(self.path.resolve()), stat.st_mtime_ns, stat.st_size)
         return self._problems
-
-    def fingerprint_parts(self) -> dict[str, Any]:
-        if self._digest is None:
-            self._digest = hashlib.sha256(self.path.read_bytes()).hexdigest()
-        return {"kind": self.kind, "file": self.path.name, "sha256": self._digest}
 
     async def generate(self, request: GenerationRequest) -> list[Completion]:
         problem = self.problems().get(request.problem_id)
@@ -55,6 +48,9 @@ class ReplayBackend:
             text = f"\\boxed{{{answer}}}" if answer else ""
             out.append(Completion(text, 0, problem.tokens[i], "stop", 0.0))
         return out
+
+    async def score(self, texts: list[str]) -> list[float]:
+        raise BadRequestError(f"model {self.name}: recorded answers have no reward scores")
 
     async def health(self) -> Health:
         n = len(self.problems())

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from chorus.errors import BadRequestError, ChorusError, TransientError
+from storage.errors import BadRequestError, ChorusError, TransientError
 from tasks.backends.base import Completion, GenerationRequest, Health
 from tasks.backends.http import post_json, probe_endpoints, with_retries
 from tasks.backends.openai_compat import parse_openai_response
@@ -22,6 +22,7 @@ from tasks.backends.openai_compat import parse_openai_response
 
 class SGLangBackend:
     kind = "sglang"
+    supports_n = True  # sampling_params.n / chat `n`: the prefix is computed once
 
     def __init__(
         self,
@@ -42,9 +43,6 @@ class SGLangBackend:
         self.max_concurrency = max_concurrency
         self._client = httpx.AsyncClient(timeout=httpx.Timeout(timeout_s, connect=10.0))
         self._next = itertools.cycle(self.endpoints)
-
-    def fingerprint_parts(self) -> dict[str, Any]:
-        return {"kind": self.kind, "model": self.model, "mode": "chat" if self.chat else "text"}
 
     def _native_body(self, request: GenerationRequest) -> dict[str, Any]:
         p = request.params

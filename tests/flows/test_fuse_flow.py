@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from chorus.errors import ChorusError
 from flows.fuse_flow import fuse_flow
+from storage.errors import ChorusError
 from tests.conftest import EXAMPLES
 from tests.fixtures.sglang_standin import SGLangStandIn, fake_reward, fake_text
 from tests.flows.test_cli import assert_one_line_error, chorus

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from chorus.errors import BadRequestError, TransientError
+from storage.errors import BadRequestError, TransientError
 from tasks.backends.base import GenerationRequest, Prompt, SamplingParams
 from tasks.backends.openai_compat import OpenAIBackend
 from tasks.backends.sglang import SGLangBackend

@@ -89,7 +89,7 @@ def test_two_processes_writing_the_same_keys(db_url: str) -> None:
 
 
 def test_unwritable_database_is_one_clear_error(tmp_path: Path) -> None:
-    from chorus.errors import ChorusError
+    from storage.errors import ChorusError
 
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")  # even root cannot create a folder under a file
@@ -102,7 +102,7 @@ def test_unwritable_database_is_one_clear_error(tmp_path: Path) -> None:
 def test_write_behind_bounds_the_delay_and_batches(tmp_path: Path) -> None:
     import asyncio
 
-    from tasks.sampling import WriteBehind
+    from tasks.services.sampling import WriteBehind
 
     cache = GenerationCache(open_engine(f"sqlite:///{tmp_path / 'wb.db'}"))
 

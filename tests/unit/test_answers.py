@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tasks.answers import answer_key, answers_match, canonicalize, extract_answer, kind_for_dataset
-from tasks.numbers import format_number, parse_number
+from tasks.algorithms.answers import answer_key, answers_match, canonicalize, extract_answer, kind_for_dataset
+from tasks.algorithms.numbers import format_number, parse_number
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "boinf"
 

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from chorus.errors import ChorusError
-from tasks.datasets import chunked, load_dataset
+from storage.errors import ChorusError
+from tasks.algorithms.datasets import chunked, load_dataset
 from tests.conftest import EXAMPLES
 
 

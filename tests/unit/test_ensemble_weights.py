@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from chorus.errors import ChorusError
-from tasks.ensemble_eval import (
+from storage.errors import ChorusError
+from tasks.algorithms.ensemble_eval import (
     build_dists,
     cross_validate,
     k_folds,
@@ -18,8 +18,8 @@ from tasks.ensemble_eval import (
     single_accuracy,
     train_test_split,
 )
-from tasks.ensemble_weights import reduce_problems, solve_ensemble, solved_mask
-from tasks.replay_data import ReplayProblem, load_replay
+from tasks.algorithms.ensemble_weights import reduce_problems, solve_ensemble, solved_mask
+from tasks.algorithms.replay_files import ReplayProblem, load_replay
 
 mip = pytest.importorskip("mip")
 

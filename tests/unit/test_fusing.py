@@ -13,13 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from chorus.errors import BadRequestError, ChorusError
 from storage.cache import GenerationCache
 from storage.engine import open_engine
+from storage.errors import BadRequestError, ChorusError
+from tasks.algorithms.datasets import Problem
+from tasks.algorithms.judging import parse_score, select_best
 from tasks.backends.base import Completion, GenerationRequest, SamplingParams
-from tasks.backends.registry import ModelSpec
-from tasks.datasets import Problem
-from tasks.fusing import (
+from tasks.backends.spec import ModelSpec
+from tasks.services.fusing import (
     REWARD_PARAMS,
     FusionPlan,
     ask,
@@ -33,8 +34,7 @@ from tasks.fusing import (
     reward_text,
     sample_each,
 )
-from tasks.judging import parse_score, select_best
-from tasks.sampling import SamplingJob
+from tasks.services.sampling import SamplingJob
 
 QUESTION = "What is 17 * 3? Put the final answer in \\boxed{}."
 
@@ -226,8 +226,8 @@ def test_correctness_without_gold_or_answer() -> None:
 
 
 def _state(gold: str | None = "51"):  # type: ignore[no-untyped-def]
-    from tasks.fusing import Fused
     from tasks.fusion_tasks import ChunkState
+    from tasks.services.fusing import Fused
 
     state = ChunkState([Problem("a", QUESTION, gold), Problem("b", QUESTION, gold), Problem("c", QUESTION, gold)])
     state.failed["c"] = "t2: HTTP 400 prompt too long"
@@ -240,7 +240,7 @@ def _state(gold: str | None = "51"):  # type: ignore[no-untyped-def]
 
 
 def test_summary_counts_missing_answers_as_wrong_and_reports_truncation() -> None:
-    from tasks.fusion_report import failure, fuse_rows, summarise_fuse
+    from tasks.services.fusion_report import failure, fuse_rows, summarise_fuse
 
     fplan = FusionPlan((job("s"),), 2, job("fusor"), 4096, 3.0, "judge", judge=job("j"))
     rows = fuse_rows(fplan, [_state()])
@@ -259,8 +259,8 @@ def test_summary_counts_missing_answers_as_wrong_and_reports_truncation() -> Non
 def test_distill_outputs_skip_what_is_missing_and_write_atomically(tmp_path: Path) -> None:
     import json
 
-    from tasks.fusing import Fused
-    from tasks.fusion_report import distill_outputs, write_atomically
+    from tasks.services.fusing import Fused
+    from tasks.services.fusion_report import distill_outputs, write_atomically
 
     fplan = FusionPlan((job("t1"), job("t2")), 1, job("fusor"), 4096, 3.0, "judge", judge=job("j"))
     state = _state(None)

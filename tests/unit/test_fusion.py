@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chorus.errors import ChorusError
-from tasks import fusion
-from tasks.fusion import MIN_CANDIDATE_CHARS, build_fusion_prompt, load_template, render_messages
+from storage.errors import ChorusError
+from tasks.algorithms import fusion_prompts as fusion
+from tasks.algorithms.fusion_prompts import MIN_CANDIDATE_CHARS, build_fusion_prompt, load_template, render_messages
 
 QUESTION = "What is the capital of Australia?"
 ADVERSARIAL = [

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chorus.errors import ChorusError
-from tasks.judging import (
+from storage.errors import ChorusError
+from tasks.algorithms.judging import (
     SelectionResult,
     build_pairwise_prompt,
     build_score_prompt,

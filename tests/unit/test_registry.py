@@ -4,10 +4,11 @@ from pathlib import Path
 
 import pytest
 
-from chorus.errors import ChorusError
+from storage.errors import ChorusError
 from storage.keys import content_hash, derive_seed
 from tasks.backends.base import SamplingParams
-from tasks.backends.registry import load_registry, model_fingerprint, resolve
+from tasks.backends.factory import model_fingerprint
+from tasks.backends.registry import load_registry, resolve
 
 
 def test_builtins_exist_without_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

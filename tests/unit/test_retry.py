@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from prefect.states import Completed, Failed
 
-from chorus.errors import BadRequestError, ChorusError, TransientError
+from storage.errors import BadRequestError, ChorusError, TransientError
 from tasks.retry import is_transient
 
 

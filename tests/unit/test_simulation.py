@@ -1,4 +1,4 @@
-"""The Monte Carlo simulator over recorded answers (tasks/simulation.py)."""
+"""The Monte Carlo simulator over recorded answers (tasks/algorithms/simulation.py)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from chorus.errors import ChorusError
-from tasks.bayes_factor import bayes_factor
-from tasks.replay_data import ReplayProblem, load_replay
-from tasks.simulation import simulate
+from storage.errors import ChorusError
+from tasks.algorithms.bayes_factor import bayes_factor
+from tasks.algorithms.replay_files import ReplayProblem, load_replay
+from tasks.algorithms.simulation import simulate
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "boinf"
 needs_data = pytest.mark.skipif(not DATA.is_dir(), reason="recorded Best-of-∞ data not present")

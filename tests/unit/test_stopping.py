@@ -1,4 +1,4 @@
-"""Stopping rules and the Bo∞ Bayes factor (tasks/stopping.py, tasks/bayes_factor.py)."""
+"""Stopping rules and the Bo∞ Bayes factor (tasks/algorithms/stopping.py, tasks/algorithms/bayes_factor.py)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from scipy import integrate, special, stats
 
-from chorus.errors import ChorusError
-from tasks.bayes_factor import (
+from storage.errors import ChorusError
+from tasks.algorithms.bayes_factor import (
     authors_bayes_factors,
     authors_p_not_mode,
     authors_stop_chance_bound,
@@ -16,7 +16,7 @@ from tasks.bayes_factor import (
     bayes_factors,
     p_not_mode,
 )
-from tasks.stopping import (
+from tasks.algorithms.stopping import (
     RULES,
     VoteState,
     beta_scores,

@@ -2,9 +2,9 @@
 
 Pure: numpy and scipy only. Each trial draws, for every problem, a sequence of up to ``max_samples``
 answers *with replacement* from the recorded ones (for a weighted mixture: each draw first picks model
-i with probability wᵢ), then applies a stopping rule from :mod:`tasks.stopping` at every threshold and
+i with probability wᵢ), then applies a stopping rule from :mod:`tasks.algorithms.stopping` at every threshold and
 plain majority at every fixed N. Differences from the authors' code are listed in one place, the
-docstring of :mod:`tasks.stopping`.
+docstring of :mod:`tasks.algorithms.stopping`.
 
 Why it is fast: all trials' draws are made at once ((trials × problems) rows × n columns, in chunks),
 vote counts are updated one column at a time for all rows, the rule is evaluated only at its check
@@ -20,9 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from chorus.errors import ChorusError
-from tasks.replay_data import ReplayProblem
-from tasks.stopping import StoppingRule, make_rule, plurality_columns
+from storage.errors import ChorusError
+from tasks.algorithms.replay_files import ReplayProblem
+from tasks.algorithms.stopping import StoppingRule, make_rule, plurality_columns
 
 _CHUNK_CELLS = 3_000_000  # draws held in memory at once (rows × max_samples)
 
@@ -302,7 +302,7 @@ def simulate(
 ) -> SimulationResult:
     """Replay adaptive sampling ``trials`` times over recorded answers; see :class:`SimulationResult`.
 
-    rule/thresholds: a name from ``tasks.stopping.RULES`` and its thresholds (bayes: B; beta: the
+    rule/thresholds: a name from ``tasks.algorithms.stopping.RULES`` and its thresholds (bayes: B; beta: the
         probability; esc: the window; fixed: N). ``fixed``: the N of the plain-majority baselines.
     mixtures: other models' replay lists for a weighted mixture; the models are
         ``[problems, *mixtures]``, aligned on problem_id (problems missing from any model are dropped

@@ -1,6 +1,6 @@
 """Answer distributions of several models, mixture accuracy, splits and cross-validated ensembles.
 
-Pure: numpy only, plus ``tasks.ensemble_weights`` for the optimiser (no prefect/sqlalchemy/httpx).
+Pure: numpy only, plus ``tasks.algorithms.ensemble_weights`` for the optimiser (no prefect/sqlalchemy/httpx).
 
 Answers are compared through a ``key`` (answer text -> canonical key, or None for "no answer"); the
 default keeps the raw string and drops blank answers, as the Best-of-∞ authors do. pᵢ(a|q) is model
@@ -21,9 +21,9 @@ from typing import Literal
 
 import numpy as np
 
-from chorus.errors import ChorusError
-from tasks.ensemble_weights import TOL, EnsembleSolution, min_leads, solve_ensemble
-from tasks.replay_data import ReplayProblem
+from storage.errors import ChorusError
+from tasks.algorithms.ensemble_weights import TOL, EnsembleSolution, min_leads, solve_ensemble
+from tasks.algorithms.replay_files import ReplayProblem
 
 Key = Callable[[str], "str | None"]
 Ties = Literal["wrong", "right"]

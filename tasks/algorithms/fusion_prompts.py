@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from importlib import resources
 from itertools import count
 
-from chorus.errors import ChorusError
+from storage.errors import ChorusError
 
 NONCE_LEN = 16
 # A candidate is never cut below this many characters (or its own length, if shorter): a fusor
@@ -40,8 +40,8 @@ _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
 
 def load_template(name: str) -> str:
-    """Text of the packaged template ``tasks/prompts/<name>`` (shipped inside the wheel)."""
-    return resources.files("tasks").joinpath("prompts", name).read_text(encoding="utf-8")
+    """Text of the packaged template ``tasks/algorithms/prompts/<name>`` (shipped inside the wheel)."""
+    return resources.files("tasks.algorithms").joinpath("prompts", name).read_text(encoding="utf-8")
 
 
 def render_messages(template: str, values: Mapping[str, str]) -> list[dict[str, str]]:
@@ -130,7 +130,7 @@ def build_fusion_prompt(
     fused answer and the chat template's own tokens; ``chars_per_token`` is an estimate, so pass a
     lower value for a safer margin). No budget: nothing is truncated. ``template`` is template text
     with ``{question}``, ``{candidates}`` (exactly once), ``{n}`` and ``{tag}``; default
-    ``tasks/prompts/fusion.txt``.
+    ``tasks/algorithms/prompts/fusion.txt``.
     """
     candidates = list(candidates)
     if len(candidates) < 2:

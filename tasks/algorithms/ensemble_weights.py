@@ -28,8 +28,8 @@ from typing import Literal
 
 import numpy as np
 
-from chorus.errors import ChorusError
-from tasks.milp_solver import FEAS_TOL, Milp, solve_milp  # noqa: F401 - FEAS_TOL is part of this API
+from storage.errors import ChorusError
+from tasks.algorithms.milp_solver import FEAS_TOL, Milp, solve_milp  # noqa: F401 - FEAS_TOL is part of this API
 
 TOL = 1e-9  # a lead this close to the threshold is the solver's rounding, not a decision
 COUNT_GAPS = (0.0, 1.0 - 1e-6)

@@ -16,12 +16,12 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from storage.cache import GenerationCache
-from tasks.answers import AnswerKind, answer_key, answers_match
+from tasks.algorithms.answers import AnswerKind, answer_key, answers_match
+from tasks.algorithms.datasets import Problem
+from tasks.algorithms.stopping import StoppingRule, VoteState, plurality
 from tasks.backends.base import Backend
-from tasks.backends.registry import ModelSpec
-from tasks.datasets import Problem
-from tasks.sampling import SampleStats, SamplingJob, sample_problems
-from tasks.stopping import StoppingRule, VoteState, plurality
+from tasks.backends.spec import ModelSpec
+from tasks.services.sampling import SampleStats, SamplingJob, sample_problems
 
 
 @dataclass(frozen=True)

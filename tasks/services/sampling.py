@@ -12,10 +12,10 @@ from dataclasses import dataclass, field, replace
 
 from storage.cache import Generation, GenerationCache
 from storage.keys import canonical_json, content_hash, derive_seed
+from tasks.algorithms.datasets import Problem
 from tasks.backends.base import Backend, GenerationRequest, Prompt, SamplingParams
-from tasks.backends.registry import ModelSpec
-from tasks.concurrency import endpoint_limiter, generation_slot
-from tasks.datasets import Problem
+from tasks.backends.spec import ModelSpec
+from tasks.services.concurrency import endpoint_limiter, generation_slot
 
 # Backends that take n in one request share the prompt prefix; cap a request so one slow prompt
 # cannot hold a huge batch hostage.
@@ -112,7 +112,7 @@ def _requests(
     job: SamplingJob, backend: Backend, problem: Problem, prompt: Prompt, prompt_hash: str, missing: list[int]
 ) -> list[GenerationRequest]:
     # llama.cpp ignores n: one request per sample, each with its own derived seed.
-    per_request = MAX_SAMPLES_PER_REQUEST if getattr(backend, "supports_n", True) else 1
+    per_request = MAX_SAMPLES_PER_REQUEST if backend.supports_n else 1
     out = []
     for start in range(0, len(missing), per_request):
         idx = tuple(missing[start : start + per_request])

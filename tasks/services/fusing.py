@@ -22,19 +22,19 @@ import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, TypeVar
+from typing import TypeVar
 
-from chorus.errors import ChorusError
 from storage.cache import Generation, GenerationCache
+from storage.errors import ChorusError
 from storage.keys import canonical_json, content_hash
-from tasks.answers import AnswerKind, answer_key, answers_match
+from tasks.algorithms.answers import AnswerKind, answer_key, answers_match
+from tasks.algorithms.datasets import Problem
+from tasks.algorithms.fusion_prompts import FusionPrompt, build_fusion_prompt
+from tasks.algorithms.judging import Outcome, build_pairwise_prompt, build_score_prompt, combine_swapped, parse_score
+from tasks.algorithms.judging import parse_verdict as _parse_verdict
 from tasks.backends.base import Backend, Prompt, SamplingParams
-from tasks.backends.registry import ModelSpec
-from tasks.datasets import Problem
-from tasks.fusion import FusionPrompt, build_fusion_prompt
-from tasks.judging import Outcome, build_pairwise_prompt, build_score_prompt, combine_swapped, parse_score
-from tasks.judging import parse_verdict as _parse_verdict
-from tasks.sampling import SampleStats, SamplingJob, sample_problems
+from tasks.backends.spec import ModelSpec
+from tasks.services.sampling import SampleStats, SamplingJob, sample_problems
 
 T = TypeVar("T")
 Messages = tuple[tuple[str, str], ...]
@@ -244,7 +244,7 @@ def parse_reward(text: str) -> float | None:
 
 
 async def reward_scores(
-    job: SamplingJob, texts: Sequence[str], cache: GenerationCache, backend: Any
+    job: SamplingJob, texts: Sequence[str], cache: GenerationCache, backend: Backend
 ) -> tuple[list[float | None], SampleStats]:
     """Reward of each templated conversation via SGLang's `/classify`, through the cache, in batches."""
     hashes = [content_hash(Prompt(text=t).as_key()) for t in texts]

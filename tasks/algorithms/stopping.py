@@ -12,7 +12,7 @@ Rules (``threshold`` means something different for each; all stop at ``max_sampl
 =========  ===========================================================  =======================
 name       stops when                                                   threshold
 =========  ===========================================================  =======================
-bayes      Bo∞ Bayes factor ≥ B (:mod:`tasks.bayes_factor`)             B, default 10
+bayes      Bo∞ Bayes factor ≥ B (:mod:`tasks.algorithms.bayes_factor`)             B, default 10
 fixed      n ≥ N (plain majority of N samples)                          N
 beta       Adaptive-Consistency: P(p₁ > p₂) under Beta(N₁+1, N₂+1) ≥ t  t, default 0.95
 esc        ESC: the last window of w samples is one (non-empty) answer  w, default 5
@@ -67,8 +67,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special
 
-from chorus.errors import ChorusError
-from tasks.bayes_factor import (
+from storage.errors import ChorusError
+from tasks.algorithms.bayes_factor import (
     authors_bayes_factors,
     authors_draws,
     authors_p_not_mode,

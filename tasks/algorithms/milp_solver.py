@@ -1,6 +1,6 @@
 """The MILP as arrays and its two solver backends: CBC through python-mip, HiGHS through highspy.
 
-Split from :mod:`tasks.ensemble_weights` so the model (rows, reductions, stages) reads apart from the
+Split from :mod:`tasks.algorithms.ensemble_weights` so the model (rows, reductions, stages) reads apart from the
 solver plumbing. Pure: numpy, python-mip and highspy only.
 """
 
@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from chorus.errors import ChorusError
+from storage.errors import ChorusError
 
 FEAS_TOL = 1e-9  # solver feasibility/integrality tolerance, well below the default ε
 

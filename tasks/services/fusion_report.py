@@ -13,10 +13,10 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Protocol
 
-from chorus.errors import ChorusError
-from tasks.fusing import PAIRS, Fused, FusionPlan, Tally, correctness
-from tasks.judging import win_rate
-from tasks.sampling import SampleStats
+from storage.errors import ChorusError
+from tasks.algorithms.judging import win_rate
+from tasks.services.fusing import PAIRS, Fused, FusionPlan, Tally, correctness
+from tasks.services.sampling import SampleStats
 
 SYSTEMS = ("fusion", "best_of_n", "single")
 

@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from chorus.errors import ChorusError
+from storage.errors import ChorusError
 
 
 @dataclass(frozen=True)

@@ -47,3 +47,8 @@ def generation_slot(global_limit: str | None) -> AbstractAsyncContextManager[obj
     from prefect.concurrency.asyncio import concurrency
 
     return concurrency(global_limit, occupy=1, strict=True)
+
+
+def chunks_in_flight(max_concurrency: int, chunk_size: int) -> int:
+    """Chunk tasks to run at once: enough to keep every server slot busy, not thousands of idle tasks."""
+    return max(2, -(-max_concurrency // max(1, chunk_size)) + 1)

@@ -19,8 +19,8 @@ from typing import Literal
 
 import numpy as np
 
-from chorus.errors import ChorusError
-from tasks.fusion import delimit, load_template, make_nonce, render_messages
+from storage.errors import ChorusError
+from tasks.algorithms.fusion_prompts import delimit, load_template, make_nonce, render_messages
 
 Verdict = Literal["A", "B", "tie"]
 Outcome = Literal["win", "loss", "tie"]
@@ -102,9 +102,9 @@ def _norm_verdict(word: str) -> Verdict:
 def build_score_prompt(question: str, candidate: str, *, template: str | None = None) -> list[dict[str, str]]:
     """Messages asking a judge to grade ``candidate`` 1..10, ending with "Score: N".
 
-    The candidate sits in a nonce-delimited data block (see ``tasks.fusion``); ``template`` is
+    The candidate sits in a nonce-delimited data block (see ``tasks.algorithms.fusion_prompts``); ``template`` is
     template text with ``{question}``, ``{candidate}`` and ``{tag}`` (default
-    ``tasks/prompts/judge_score.txt``).
+    ``tasks/algorithms/prompts/judge_score.txt``).
     """
     template = load_template("judge_score.txt") if template is None else template
     nonce = make_nonce([question, candidate], avoid=[question, candidate, template])
@@ -119,7 +119,7 @@ def build_pairwise_prompt(
 
     Ask twice, the second time with the answers swapped, and combine with ``combine_swapped``.
     ``template`` has ``{question}``, ``{answer_a}``, ``{answer_b}`` and ``{tag}`` (default
-    ``tasks/prompts/judge_pairwise.txt``).
+    ``tasks/algorithms/prompts/judge_pairwise.txt``).
     """
     template = load_template("judge_pairwise.txt") if template is None else template
     texts = [question, answer_a, answer_b]

@@ -1,6 +1,6 @@
 """Final-answer extraction and canonicalisation: what a generation votes for.
 
-Pure: only `re` and `fractions` (via tasks.numbers). Model output is untrusted text, so everything here
+Pure: only `re` and `fractions` (via tasks.algorithms.numbers). Model output is untrusted text, so everything here
 is regex and string work with linear-time patterns; nothing is evaluated.
 
 `answer_key(text, kind)` is the vote: the extracted answer made canonical so that equivalent spellings
@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from tasks.numbers import MAX_NUMBER_CHARS, canonical_number, last_match, last_number, numeric_key
+from tasks.algorithms.numbers import MAX_NUMBER_CHARS, canonical_number, last_match, last_number, numeric_key
 
 AnswerKind = Literal["math", "choice", "number"]
 

@@ -1,0 +1,1 @@
+"""Pure algorithms: no Prefect, no SQLAlchemy, no HTTP. Tested in milliseconds."""

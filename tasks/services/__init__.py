@@ -1,0 +1,1 @@
+"""Services: drive a model backend through the generation cache. No Prefect (tasks wrap them)."""

@@ -1,0 +1,78 @@
+"""Set-up tasks every flow starts with: load the problems, resolve the model, open the cache, fix the keys."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from prefect import get_run_logger, task
+
+from storage.cache import GenerationCache
+from storage.engine import shared_engine
+from storage.errors import TransientError
+from storage.keys import canonical_json
+from tasks.algorithms.datasets import Problem, load_dataset
+from tasks.backends.factory import endpoint_health, model_fingerprint
+from tasks.backends.local_server import local_model_servers
+from tasks.backends.registry import load_registry, resolve
+from tasks.backends.spec import ModelSpec
+from tasks.retry import is_transient
+from tasks.services.sampling import SamplingJob
+
+
+@task(name="load-dataset")
+def load_problems(dataset: str, limit: int | None = None) -> list[Problem]:
+    problems = load_dataset(dataset, limit)
+    get_run_logger().info("%d problems from %s", len(problems), dataset)
+    return problems
+
+
+@task(name="resolve-model")
+def resolve_model(model: str, config: str | None) -> ModelSpec:
+    return resolve(load_registry(config), model)
+
+
+@task(name="open-cache")
+def open_cache(db_url: str) -> str:
+    """Create or upgrade the cache schema before any sampling starts; returns the URL."""
+    shared_engine(db_url)
+    return db_url
+
+
+@task(name="plan-sampling")
+def plan_sampling(
+    spec: ModelSpec, max_tokens: int | None, temperature: float | None, top_p: float | None
+) -> SamplingJob:
+    """Validate the sampling parameters and fix the cache keys, before anything is written."""
+    params = spec.sampling_params(max_tokens=max_tokens, temperature=temperature, top_p=top_p)
+    return SamplingJob(spec, model_fingerprint(spec), params)
+
+
+@task(name="register-job")
+def register_job(job: SamplingJob, db_url: str) -> None:
+    """Record the model and parameters behind the cache keys, for `chorus cache stats` and provenance."""
+    spec = job.spec
+    cache = GenerationCache(shared_engine(db_url))
+    ref = spec.model or str(spec.path or spec.name)
+    cache.register(
+        model=(job.model_fp, spec.name, spec.backend, ref),
+        params=(job.params_hash, canonical_json(job.params.as_key())),
+    )
+
+
+@task(name="check-endpoint", retries=2, retry_delay_seconds=3, retry_condition_fn=is_transient)
+async def check_endpoint(spec: ModelSpec) -> str:
+    """Fail fast, with the reason, when the model server cannot be reached."""
+    health = await endpoint_health(spec)
+    if not health.ok:
+        raise TransientError(f"model {spec.name}: endpoint not healthy ({health.detail})")
+    return health.detail
+
+
+@asynccontextmanager
+async def serving(specs: list[ModelSpec]) -> AsyncIterator[list[ModelSpec]]:
+    """The models ready to generate: embedded servers started (and stopped after), every endpoint checked."""
+    with local_model_servers(specs) as ready:
+        for spec in ready:
+            await check_endpoint(spec)
+        yield ready
