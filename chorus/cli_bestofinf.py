@@ -66,7 +66,8 @@ def vote(
         from storage.settings import database_url
 
         saved = load_ensemble(open_engine(database_url(db)), ensemble)  # fails here, in one line, if unknown
-        model = list(saved.models)
+        # Read once: the flow gets the weighted models, so it does not read the table again.
+        model = [f"{m}={w}" for m, w in zip(saved.models, saved.weights, strict=True)]
     model = model or ["smollm2"]
     names = [name for name, _ in parse_weighted(model)]
     parse_schedule(batch_schedule, batch)
@@ -81,7 +82,6 @@ def vote(
         vote_flow(
             dataset=dataset,
             models=model,
-            ensemble=ensemble,
             rule=rule,
             threshold=threshold,
             max_samples=max_samples,

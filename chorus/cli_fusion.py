@@ -31,10 +31,10 @@ def _validate(
 ) -> None:
     """Every check that needs no model call, so bad input is one line and nothing is written."""
     from tasks.algorithms.datasets import load_dataset
-    from tasks.fusion_tasks import plan_fusion
     from tasks.services.fusing import check_fusion_fits
+    from tasks.services.fusion_plan import build_fusion_plan
 
-    fusion_plan = plan_fusion.fn(samplers, n, fusor, config=config, **plan)
+    fusion_plan = build_fusion_plan(samplers, n, fusor, config=config, **plan)
     questions = [p.question for p in load_dataset(dataset, limit)]
     check_fusion_fits(fusion_plan, questions, n * len(samplers))
 

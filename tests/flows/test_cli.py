@@ -15,39 +15,10 @@ from sqlalchemy import text
 
 from storage.engine import make_engine
 from tests.conftest import EXAMPLES
+from tests.fixtures.helpers import assert_one_line_error, chorus, count, replay_setup
 from tests.fixtures.servers import wait_for
-from tests.flows.test_sample_flow import replay_setup
 
 ARITH = str(EXAMPLES / "arithmetic.jsonl")
-
-
-def chorus(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "chorus.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, **(env or {})},
-    )
-
-
-def count(db_file: Path) -> int:
-    if not db_file.exists():
-        return -1
-    with make_engine(f"sqlite:///{db_file}").connect() as conn:
-        try:
-            return int(conn.execute(text("SELECT COUNT(*) FROM generations")).scalar_one())
-        except Exception:
-            return -1
-
-
-def assert_one_line_error(proc: subprocess.CompletedProcess[str], *fragments: str) -> None:
-    assert proc.returncode not in (0, None), proc.stdout
-    assert "Traceback" not in proc.stderr + proc.stdout
-    lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, proc.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
 
 
 @pytest.mark.parametrize(

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from flows.distill_flow import distill_flow
+from tests.fixtures.helpers import assert_one_line_error, chorus
 from tests.fixtures.sglang_standin import SGLangStandIn
-from tests.flows.test_cli import assert_one_line_error, chorus
 from tests.flows.test_fuse_flow import RM_TEMPLATE
 
 pytestmark = pytest.mark.usefixtures("prefect_api")

@@ -12,7 +12,7 @@ from flows.ensemble_flow import ensemble_flow
 from storage.engine import open_engine
 from storage.ensembles import load_ensemble
 from tests.conftest import EXAMPLES, SHARED_DATA
-from tests.flows.test_cli import assert_one_line_error, chorus
+from tests.fixtures.helpers import assert_one_line_error, chorus
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 MATH500 = sorted(SHARED_DATA.glob("analysis_math500_*.jsonl"))

@@ -12,8 +12,8 @@ import pytest
 from flows.fuse_flow import fuse_flow
 from storage.errors import ChorusError
 from tests.conftest import EXAMPLES
+from tests.fixtures.helpers import assert_one_line_error, chorus
 from tests.fixtures.sglang_standin import SGLangStandIn, fake_reward, fake_text
-from tests.flows.test_cli import assert_one_line_error, chorus
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 RM_TEMPLATE = "<|user|>\\n{question}\\n<|assistant|>\\n{answer}"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from flows.sample_flow import sample_flow
-from tests.flows.test_sample_flow import replay_setup
+from tests.fixtures.helpers import replay_setup
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 

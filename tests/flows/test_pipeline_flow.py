@@ -10,7 +10,7 @@ import pytest
 from flows.pipeline_flow import pipeline_flow
 from storage.engine import open_engine
 from storage.ensembles import load_ensemble
-from tests.flows.test_sample_flow import replay_setup
+from tests.fixtures.helpers import replay_setup
 from tests.flows.test_vote_flow import QWEN30
 
 pytestmark = pytest.mark.usefixtures("prefect_api")

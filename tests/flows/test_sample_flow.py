@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from pathlib import Path
 
 import pytest
@@ -11,32 +10,9 @@ from sqlalchemy import text
 
 from flows.sample_flow import sample_flow
 from storage.engine import make_engine
-from tests.conftest import SHARED_DATA
+from tests.fixtures.helpers import replay_setup
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
-REPLAY = SHARED_DATA / "analysis_aime2024_Qwen3-4B.jsonl"
-
-
-def replay_setup(tmp_path: Path) -> tuple[str, str]:
-    """A registry with a replay model, and a dataset of the replay file's problems."""
-    cfg = tmp_path / "chorus.toml"
-    cfg.write_text(f'[models.qwen4b]\nbackend = "replay"\npath = "{REPLAY}"\n')
-    rows = [json.loads(line) for line in REPLAY.read_text().splitlines()]
-    dataset = tmp_path / "aime.jsonl"
-    dataset.write_text(
-        "".join(
-            json.dumps(
-                {
-                    "id": r["problem_num"],
-                    "question": f"AIME 2024 problem {r['problem_num']}",
-                    "answer": r["gold_answer"],
-                }
-            )
-            + "\n"
-            for r in rows
-        )
-    )
-    return str(cfg), str(dataset)
 
 
 def rows(db: str) -> list[tuple]:

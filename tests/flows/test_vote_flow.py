@@ -13,7 +13,7 @@ from flows.simulate_flow import simulate_flow
 from flows.vote_flow import vote_flow
 from storage.engine import make_engine
 from tests.conftest import EXAMPLES, SHARED_DATA
-from tests.flows.test_sample_flow import replay_setup
+from tests.fixtures.helpers import replay_setup
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 QWEN30 = SHARED_DATA / "analysis_aime2024_Qwen3-30B-A3B-Thinking-2507.jsonl"

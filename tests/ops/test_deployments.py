@@ -17,8 +17,8 @@ from sqlalchemy import text
 
 from storage.engine import make_engine
 from tasks.backends.local_server import free_port
+from tests.fixtures.helpers import replay_setup
 from tests.fixtures.servers import wait_for
-from tests.flows.test_sample_flow import replay_setup
 
 REPO = Path(__file__).resolve().parents[2]
 

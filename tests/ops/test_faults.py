@@ -19,7 +19,7 @@ from storage.engine import make_engine
 from tasks.backends.local_server import LocalLlamaServer, embedded_model_path, free_port
 from tests.conftest import EXAMPLES
 from tests.fixtures.fault_proxy import FaultProxy
-from tests.flows.test_sample_flow import replay_setup
+from tests.fixtures.helpers import replay_setup
 
 ARITH = str(EXAMPLES / "arithmetic.jsonl")
 
