@@ -81,6 +81,8 @@ async def vote_request(
     round_ = 0
     while True:
         k = min(schedule[min(round_, len(schedule) - 1)], rule.max_samples - len(result.drawn))
+        if rule.name == "fixed":  # a majority of N is N samples, whatever the batch schedule
+            k = min(k, max(1, int(rule.threshold) - len(result.drawn)))
         models = [pick_model(problem.id, len(result.drawn) + t, weights) for t in range(k)]
         fetched: dict[int, list[Generation]] = {}
         for m in sorted(set(models)):
