@@ -36,8 +36,13 @@ class InFlight:
 
     def __enter__(self) -> InFlight:
         if self.now >= self.limit:
-            raise ApiError(429, f"too many requests in flight (limit {self.limit}); retry shortly",
-                           type_="rate_limit_error", code="rate_limit_exceeded", headers={"Retry-After": "1"})
+            raise ApiError(
+                429,
+                f"too many requests in flight (limit {self.limit}); retry shortly",
+                type_="rate_limit_error",
+                code="rate_limit_exceeded",
+                headers={"Retry-After": "1"},
+            )
         self.now += 1
         return self
 
@@ -58,8 +63,12 @@ def _ask(request: ChatRequest | CompletionRequest) -> Ask:
         max_tokens = request.max_tokens
     if not question.strip():
         raise bad_request("the prompt is empty")
-    overrides = {"max_tokens": max_tokens, "temperature": request.temperature, "top_p": request.top_p,
-                 "stop": request.stop_tuple() or None}
+    overrides = {
+        "max_tokens": max_tokens,
+        "temperature": request.temperature,
+        "top_p": request.top_p,
+        "stop": request.stop_tuple() or None,
+    }
     return Ask(problem, question, overrides, request.seed, request.n, request.chorus)
 
 
@@ -112,8 +121,10 @@ def create_app(ctx: ServeContext, auth: BearerAuth, *, max_in_flight: int) -> Fa
             return [e for e in names if all(m in ctx.specs for m in load_ensemble(ctx.engine, e).models)]
 
         names = listed_models(ctx, await asyncio.to_thread(served_ensembles))
-        return {"object": "list", "data": [{"id": n, "object": "model", "created": 0, "owned_by": "chorus"}
-                                           for n in names]}
+        return {
+            "object": "list",
+            "data": [{"id": n, "object": "model", "created": 0, "owned_by": "chorus"} for n in names],
+        }
 
     async def answer(request: Request, chat: bool) -> Response:
         started = time.perf_counter()
@@ -138,8 +149,13 @@ def create_app(ctx: ServeContext, auth: BearerAuth, *, max_in_flight: int) -> Fa
                     raise ApiError(500, ctx.redact(str(exc)), type_="server_error", code="internal_error") from None
             metrics.in_flight.set(in_flight.now)
             metrics.record_samples(outcome.cached, outcome.generated)
-            chorus = {"strategy": strategy.name, **outcome.chorus, "cached": outcome.cached,
-                      "generated": outcome.generated, "seed": parsed.seed}
+            chorus = {
+                "strategy": strategy.name,
+                **outcome.chorus,
+                "cached": outcome.cached,
+                "generated": outcome.generated,
+                "seed": parsed.seed,
+            }
             status = 200
             if parsed.stream:
                 include_usage = bool(parsed.stream_options and parsed.stream_options.include_usage)
@@ -162,4 +178,3 @@ def create_app(ctx: ServeContext, auth: BearerAuth, *, max_in_flight: int) -> Fa
         return await answer(request, chat=False)
 
     return app
-

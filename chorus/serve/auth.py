@@ -21,7 +21,11 @@ class BearerAuth:
             return
         scheme, _, token = (header or "").partition(" ")
         if scheme.lower() != "bearer" or not token:
-            raise ApiError(401, "missing API key: send Authorization: Bearer <key>", type_="invalid_request_error",
-                           code="invalid_api_key")
+            raise ApiError(
+                401,
+                "missing API key: send Authorization: Bearer <key>",
+                type_="invalid_request_error",
+                code="invalid_api_key",
+            )
         if not hmac.compare_digest(token.strip().encode(), self._key):
             raise ApiError(401, "incorrect API key", type_="invalid_request_error", code="invalid_api_key")

@@ -48,7 +48,10 @@ def upstream_error(exc: ChorusError, redact: Redactor) -> ApiError:
     reason = redact(str(exc))
     if isinstance(exc, TransientError):
         return ApiError(
-            503, f"upstream unavailable: {reason}", type_="server_error", code="upstream_unavailable",
+            503,
+            f"upstream unavailable: {reason}",
+            type_="server_error",
+            code="upstream_unavailable",
             headers={"Retry-After": "5"},
         )
     if isinstance(exc, BadRequestError):

@@ -12,16 +12,22 @@ class ServeMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
-            "chorus_requests", "Requests answered, by strategy and HTTP status", ["strategy", "status"],
+            "chorus_requests",
+            "Requests answered, by strategy and HTTP status",
+            ["strategy", "status"],
             registry=self.registry,
         )
         self.samples = Counter(
-            "chorus_samples", "Samples drawn for requests, by origin (cache or generated)", ["origin"],
+            "chorus_samples",
+            "Samples drawn for requests, by origin (cache or generated)",
+            ["origin"],
             registry=self.registry,
         )
         self.in_flight = Gauge("chorus_requests_in_flight", "Requests being answered now", registry=self.registry)
         self.latency = Histogram(
-            "chorus_request_latency_seconds", "Wall time per answered request, by strategy", ["strategy"],
+            "chorus_request_latency_seconds",
+            "Wall time per answered request, by strategy",
+            ["strategy"],
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300),
             registry=self.registry,
         )

@@ -29,8 +29,14 @@ def completion_body(outcome: Outcome, model: str, chorus: dict[str, Any], *, cha
     choices: list[dict[str, Any]] = []
     for i, (text, reason) in enumerate(zip(outcome.texts, outcome.finish_reasons, strict=True)):
         if chat:
-            choices.append({"index": i, "message": {"role": "assistant", "content": text},
-                            "logprobs": None, "finish_reason": _finish(reason)})
+            choices.append(
+                {
+                    "index": i,
+                    "message": {"role": "assistant", "content": text},
+                    "logprobs": None,
+                    "finish_reason": _finish(reason),
+                }
+            )
         else:
             choices.append({"index": i, "text": text, "logprobs": None, "finish_reason": _finish(reason)})
     return {

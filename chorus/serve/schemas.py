@@ -110,6 +110,7 @@ def parse_body(model: type[_Common], body: Any) -> Any:
         raise ApiError(400, f"{where}: {first['msg']}", type_="invalid_request_error", code="invalid_value") from None
     request.refuse_unsupported()
     if isinstance(request, CompletionRequest) and (request.echo or request.suffix):
-        raise bad_request("parameters 'echo' and 'suffix' are not supported by chorus serve",
-                          code="unsupported_parameter")
+        raise bad_request(
+            "parameters 'echo' and 'suffix' are not supported by chorus serve", code="unsupported_parameter"
+        )
     return request

@@ -64,8 +64,11 @@ def launch(home: Path, *args: str, env: dict[str, str] | None = None, ready_s: f
 
     port = free_port()
     proc = subprocess.Popen(
-        serve_command(port, *args), env=serve_env(home, **(env or {})), cwd=REPO,
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        serve_command(port, *args),
+        env=serve_env(home, **(env or {})),
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + ready_s

@@ -21,13 +21,13 @@ PROBLEMS = [str(i) for i in range(0, 60, 7)]
 @pytest.fixture(scope="module")
 def recorded() -> dict[str, set[str | None]]:
     """Answer keys each MATH500 problem can produce (what gpt-oss-20b recorded)."""
-    return {p.problem_id: {answer_key(f"\\boxed{{{a}}}") if a else None for a in p.answers} for p in load_replay(MATH_A)}
+    return {
+        p.problem_id: {answer_key(f"\\boxed{{{a}}}") if a else None for a in p.answers} for p in load_replay(MATH_A)
+    }
 
 
 def chat(server: Served, model: str, question: str, **kw):  # type: ignore[no-untyped-def]
-    return server.client().chat.completions.create(
-        model=model, messages=[{"role": "user", "content": question}], **kw
-    )
+    return server.client().chat.completions.create(model=model, messages=[{"role": "user", "content": question}], **kw)
 
 
 def test_bo_inf_votes_recorded_answers_and_stops_by_the_rule(replay_server: Served, recorded) -> None:  # type: ignore[no-untyped-def]
@@ -56,19 +56,26 @@ def test_settings_in_the_chorus_object_change_the_vote(replay_server: Served) ->
 
 
 def test_same_seed_is_answered_from_the_cache_and_other_seeds_draw_anew(replay_server: Served) -> None:
-    first = chat(replay_server, "bo-inf/math", "21", seed=1234, extra_body={"chorus": {"threshold": 1e30,
-                                                                                         "max_samples": 16}})
-    again = chat(replay_server, "bo-inf/math", "21", seed=1234, extra_body={"chorus": {"threshold": 1e30,
-                                                                                         "max_samples": 16}})
+    first = chat(
+        replay_server, "bo-inf/math", "21", seed=1234, extra_body={"chorus": {"threshold": 1e30, "max_samples": 16}}
+    )
+    again = chat(
+        replay_server, "bo-inf/math", "21", seed=1234, extra_body={"chorus": {"threshold": 1e30, "max_samples": 16}}
+    )
     a, b = first.model_extra["chorus"], again.model_extra["chorus"]
     assert a["generated"] == 16 and a["cached"] == 0
     assert b["generated"] == 0 and b["cached"] == 16
-    assert (a["answer"], a["votes"], first.usage.completion_tokens) == (b["answer"], b["votes"], again.usage.completion_tokens)
+    assert (a["answer"], a["votes"], first.usage.completion_tokens) == (
+        b["answer"],
+        b["votes"],
+        again.usage.completion_tokens,
+    )
     assert first.choices[0].message.content == again.choices[0].message.content
     # Other seeds draw other recorded samples (token counts differ on a 16-sample draw).
-    other = [chat(replay_server, "bo-inf/math", "21", seed=s, extra_body={"chorus": {"threshold": 1e30,
-                                                                                       "max_samples": 16}})
-             for s in (1, 2, 3)]
+    other = [
+        chat(replay_server, "bo-inf/math", "21", seed=s, extra_body={"chorus": {"threshold": 1e30, "max_samples": 16}})
+        for s in (1, 2, 3)
+    ]
     assert all(o.model_extra["chorus"]["generated"] == 16 for o in other)
     assert len({o.usage.completion_tokens for o in other} | {first.usage.completion_tokens}) > 1
 
@@ -116,7 +123,10 @@ def test_fusion_and_best_of_n(replay_server: Served, recorded) -> None:  # type:
     assert (c["strategy"], c["fusor"], c["samples"]) == ("fusion", "math-b", 5)
     assert set(c["candidate_answers"]) <= recorded["49"]
     again = chat(replay_server, "fusion-4/math+fusor=math-b", "49", seed=4)
-    assert again.model_extra["chorus"]["generated"] == 0 and again.choices[0].message.content == r.choices[0].message.content
+    assert (
+        again.model_extra["chorus"]["generated"] == 0
+        and again.choices[0].message.content == r.choices[0].message.content
+    )
     b = chat(replay_server, "bon-5/math", "49", seed=4).model_extra["chorus"]
     assert b["scorer"] == "majority" and len(b["candidate_answers"]) == 5
     votes = b["candidate_answers"]
@@ -132,8 +142,9 @@ def test_ensemble_uses_saved_weights(replay_server: Served) -> None:
     only_a = chat(replay_server, "ensemble/only-a", "56", seed=21).model_extra["chorus"]
     # All weight on `math`: the same draws as bo-inf/math, all found in the cache.
     assert (only_a["answer"], only_a["votes"], only_a["generated"]) == (solo["answer"], solo["votes"], 0)
-    mix = chat(replay_server, "ensemble/mix", "56", seed=21, extra_body={"chorus": {"threshold": 1e30,
-                                                                                     "max_samples": 20}})
+    mix = chat(
+        replay_server, "ensemble/mix", "56", seed=21, extra_body={"chorus": {"threshold": 1e30, "max_samples": 20}}
+    )
     per = mix.model_extra["chorus"]["samples_per_model"]
     assert sum(per.values()) == 20 and min(per.values()) > 0
     listed = {m.id for m in replay_server.client().models.list()}

@@ -63,8 +63,14 @@ class UpstreamStandIn:
                 if model == "slow":
                     time.sleep(outer.slow_s)
                 text = "The answer is \\boxed{7}."
-                self._send(200, {"choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                                              "finish_reason": "stop"}],
-                                 "usage": {"prompt_tokens": 5, "completion_tokens": 7}})
+                self._send(
+                    200,
+                    {
+                        "choices": [
+                            {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+                        ],
+                        "usage": {"prompt_tokens": 5, "completion_tokens": 7},
+                    },
+                )
 
         return Handler

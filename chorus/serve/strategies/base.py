@@ -39,12 +39,14 @@ def usage_of(generations: list[Generation]) -> tuple[int, int]:
 
 def only_one_choice(ask: Ask, strategy: str) -> None:
     if ask.n != 1:
-        raise bad_request(f"n={ask.n}: the {strategy} strategy returns one answer (n must be 1)",
-                          code="unsupported_parameter")
+        raise bad_request(
+            f"n={ask.n}: the {strategy} strategy returns one answer (n must be 1)", code="unsupported_parameter"
+        )
 
 
 def parse_count(text: str, prefix: str, low: int, high: int) -> int:
     if not text.isdigit() or not low <= int(text) <= high:
-        raise bad_request(f"model {prefix}-{text}/...: the count must be an integer from {low} to {high}",
-                          code="model_not_found")
+        raise bad_request(
+            f"model {prefix}-{text}/...: the count must be an integer from {low} to {high}", code="model_not_found"
+        )
     return int(text)

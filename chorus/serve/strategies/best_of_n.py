@@ -40,8 +40,11 @@ class BestOfN:
         if self.reward:
             spec = ctx.spec(self.reward)
             if spec.backend != "sglang" or not spec.prompt_template or "{answer}" not in spec.prompt_template:
-                raise bad_request(f"+reward={self.reward}: a reward model is an SGLang model whose prompt_template "
-                                  "holds {question} and {answer}", code="model_not_found")
+                raise bad_request(
+                    f"+reward={self.reward}: a reward model is an SGLang model whose prompt_template "
+                    "holds {question} and {answer}",
+                    code="model_not_found",
+                )
 
     async def _scores(self, ctx: ServeContext, ask: Ask, texts: list[str]) -> tuple[list, SampleStats]:
         kind = ask.settings.answer_kind or DEFAULT_ANSWER_KIND
@@ -62,8 +65,12 @@ class BestOfN:
         scores, score_stats = await self._scores(ctx, ask, texts)
         pick = select_best(scores)
         if pick.index is None:
-            raise ApiError(502, f"best-of-{self.n}: the {self.scorer} scorer gave no usable score to any candidate",
-                           type_="server_error", code="upstream_error")
+            raise ApiError(
+                502,
+                f"best-of-{self.n}: the {self.scorer} scorer gave no usable score to any candidate",
+                type_="server_error",
+                code="upstream_error",
+            )
         kind = ask.settings.answer_kind or DEFAULT_ANSWER_KIND
         prompt_tokens, completion_tokens = usage_of(gens)
         return Outcome(

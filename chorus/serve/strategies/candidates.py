@@ -14,8 +14,11 @@ def parse_options(rest: list[str], allowed: tuple[str, ...], model_name: str) ->
     for part in rest:
         key, sep, value = part.partition("=")
         if not sep or key not in allowed or not value or key in options:
-            raise bad_request(f"model {model_name!r}: unknown option {part!r} (allowed: "
-                              f"{', '.join(k + '=MODEL' for k in allowed)}, each once)", code="model_not_found")
+            raise bad_request(
+                f"model {model_name!r}: unknown option {part!r} (allowed: "
+                f"{', '.join(k + '=MODEL' for k in allowed)}, each once)",
+                code="model_not_found",
+            )
         options[key] = value
     return options
 

@@ -45,8 +45,12 @@ class Fusion:
         fused, fuse_stats = await fuse(plan, [(problem, [g.text for g in gens])], ctx.cache, ctx.backend(self.fusor))
         result = fused[problem.id]
         if result.text is None:
-            raise ApiError(502, f"fusion failed: {ctx.redact(result.error or 'no fused answer')}",
-                           type_="server_error", code="upstream_error")
+            raise ApiError(
+                502,
+                f"fusion failed: {ctx.redact(result.error or 'no fused answer')}",
+                type_="server_error",
+                code="upstream_error",
+            )
         kind = ask.settings.answer_kind or DEFAULT_ANSWER_KIND
         prompt_tokens, completion_tokens = usage_of(gens)
         return Outcome(

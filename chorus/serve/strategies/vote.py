@@ -20,8 +20,10 @@ def rule_for(ask: Ask, *, fixed: int | None = None) -> StoppingRule:
     try:
         if fixed is not None:
             if s.rule not in (None, "fixed") or s.threshold is not None or s.max_samples is not None:
-                raise bad_request(f"vote-{fixed}/...: a fixed majority of {fixed} takes no rule, threshold or "
-                                  "max_samples (use bo-inf/... for adaptive voting)")
+                raise bad_request(
+                    f"vote-{fixed}/...: a fixed majority of {fixed} takes no rule, threshold or "
+                    "max_samples (use bo-inf/... for adaptive voting)"
+                )
             return make_rule("fixed", fixed, max_samples=fixed)
         return make_rule(s.rule or "bayes", s.threshold, max_samples=s.max_samples or DEFAULT_MAX_SAMPLES)
     except ChorusError as exc:
