@@ -54,6 +54,12 @@ def setup(folder: Path) -> tuple[Path, list[str]]:
     return config, ids
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (from /proc), to see who used the CPU under load."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def start_server(config: Path, home: Path, port: int) -> subprocess.Popen[bytes]:
     env = {**os.environ, "CHORUS_HOME": str(home), "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
@@ -144,6 +150,7 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=5)
     ap.add_argument("--max-samples", type=int, default=32)
     ap.add_argument("--port", type=int, default=8791)
+    ap.add_argument("--no-vote", action="store_true", help="Skip the `chorus vote` side (quick iterations).")
     args = ap.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="bench-serve-"))
     config, ids = setup(folder)
@@ -156,9 +163,11 @@ def main() -> None:
     url = f"http://127.0.0.1:{args.port}"
     try:
         load_before = os.getloadavg()
+        server_cpu, client_cpu = cpu_seconds(proc.pid), time.process_time()
         began = time.perf_counter()
         latencies, results, errors = asyncio.run(load(url, plan, args.max_samples))
         serve_wall = time.perf_counter() - began
+        server_cpu, client_cpu = cpu_seconds(proc.pid) - server_cpu, time.process_time() - client_cpu
         load_after = os.getloadavg()
         fresh = sequential(url, ids[:100], 1, args.max_samples)
         cached = sequential(url, ids[:100], 1, args.max_samples)
@@ -167,7 +176,7 @@ def main() -> None:
         proc.wait()
 
     vote_flow_wall, vote_cmd_wall, vote_samples, vote_tokens = 0.0, 0.0, 0, 0
-    for model in FILES:
+    for model in [] if args.no_vote else FILES:
         summary, cmd_wall = chorus_vote(folder, config, model, folder / "vote-home", args.max_samples)
         vote_flow_wall += summary["wall_s"]
         vote_cmd_wall += cmd_wall
@@ -184,11 +193,12 @@ def main() -> None:
         "loadavg_before": load_before,
         "loadavg_after": load_after,
         "serve_wall_s": round(serve_wall, 2),
+        "cpu_s_during_load": {"server": round(server_cpu, 2), "load_clients": round(client_cpu, 2)},
         "latency_under_load_s": {"p50": round(pct(latencies, 0.5), 3), "p99": round(pct(latencies, 0.99), 3)},
         "vote_flow_wall_s": round(vote_flow_wall, 2),
         "vote_command_wall_s": round(vote_cmd_wall, 2),
-        "ratio_serve_vs_vote_flow": round(serve_wall / vote_flow_wall, 3),
-        "ratio_serve_vs_vote_command": round(serve_wall / vote_cmd_wall, 3),
+        "ratio_serve_vs_vote_flow": round(serve_wall / vote_flow_wall, 3) if vote_flow_wall else None,
+        "ratio_serve_vs_vote_command": round(serve_wall / vote_cmd_wall, 3) if vote_cmd_wall else None,
         "same_votes": {
             "serve_samples": serve_samples,
             "vote_samples": vote_samples,
