@@ -66,7 +66,7 @@ def start_server(config: Path, home: Path, port: int) -> subprocess.Popen[bytes]
         [sys.executable, "-m", "chorus.cli", "serve", "--config", str(config), "--port", str(port)],
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=open(home.parent / "serve.log", "wb"),  # noqa: SIM115 - the child process holds it
     )
     for _ in range(300):
         try:
@@ -93,10 +93,16 @@ async def load(url: str, plan: list[list[tuple[str, str]]], max_samples: int) ->
                     "chorus": {"max_samples": max_samples},
                 }
                 began = time.perf_counter()
-                r = await client.post(f"{url}/v1/chat/completions", json=body)
+                try:
+                    r = await client.post(f"{url}/v1/chat/completions", json=body)
+                except httpx.HTTPError as exc:
+                    errors += 1
+                    print(f"transport error: {type(exc).__name__}: {exc}", file=sys.stderr)
+                    continue
                 latencies.append(time.perf_counter() - began)
                 if r.status_code != 200:
                     errors += 1
+                    print(f"HTTP {r.status_code}: {r.text[:200]}", file=sys.stderr)
                     continue
                 data = r.json()
                 results.append((model, question, data))

@@ -91,4 +91,6 @@ def serve(
         api = create_app(ctx, BearerAuth(key), max_in_flight=max_in_flight)
         names = ", ".join(s.name for s in ready)
         err.print(f"chorus serve: http://{host}:{port}/v1 (models: {names}; cache: {redact_url(url)})", highlight=False)
-        uvicorn.run(api, host=host, port=port, log_level="warning", access_log=False)
+        # Keep-alive longer than the usual load-balancer idle timeout (60 s): a connection the server
+        # closes while a client is reusing it fails that client's request (a race clients do not retry).
+        uvicorn.run(api, host=host, port=port, log_level="warning", access_log=False, timeout_keep_alive=75)
