@@ -127,7 +127,7 @@ def sequential(url: str, questions: list[str], seed: int | None, max_samples: in
     return out
 
 
-def chorus_vote(folder: Path, config: Path, model: str, home: Path, max_samples: int) -> tuple[dict, float]:
+def chorus_vote(folder: Path, config: Path, model: str, home: Path, max_samples: int) -> tuple[dict, float, float]:
     env = {**os.environ, "CHORUS_HOME": str(home), "PYTHONPATH": str(ROOT)}
     cmd = [
         sys.executable,
@@ -145,9 +145,16 @@ def chorus_vote(folder: Path, config: Path, model: str, home: Path, max_samples:
         "--no-baseline",
         "--json",
     ]
-    began = time.perf_counter()
+    began, cpu = time.perf_counter(), _children_cpu()
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
-    return json.loads(proc.stdout), time.perf_counter() - began
+    return json.loads(proc.stdout), time.perf_counter() - began, _children_cpu() - cpu
+
+
+def _children_cpu() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def main() -> None:
@@ -181,9 +188,10 @@ def main() -> None:
         proc.terminate()
         proc.wait()
 
-    vote_flow_wall, vote_cmd_wall, vote_samples, vote_tokens = 0.0, 0.0, 0, 0
+    vote_flow_wall, vote_cmd_wall, vote_cmd_cpu, vote_samples, vote_tokens = 0.0, 0.0, 0.0, 0, 0
     for model in [] if args.no_vote else FILES:
-        summary, cmd_wall = chorus_vote(folder, config, model, folder / "vote-home", args.max_samples)
+        summary, cmd_wall, cmd_cpu = chorus_vote(folder, config, model, folder / "vote-home", args.max_samples)
+        vote_cmd_cpu += cmd_cpu
         vote_flow_wall += summary["wall_s"]
         vote_cmd_wall += cmd_wall
         vote_samples += round(summary["mean_samples"] * summary["problems"])
