@@ -211,6 +211,7 @@ def main() -> None:
         "latency_under_load_s": {"p50": round(pct(latencies, 0.5), 3), "p99": round(pct(latencies, 0.99), 3)},
         "vote_flow_wall_s": round(vote_flow_wall, 2),
         "vote_command_wall_s": round(vote_cmd_wall, 2),
+        "vote_command_cpu_s": round(vote_cmd_cpu, 2),
         "ratio_serve_vs_vote_flow": round(serve_wall / vote_flow_wall, 3) if vote_flow_wall else None,
         "ratio_serve_vs_vote_command": round(serve_wall / vote_cmd_wall, 3) if vote_cmd_wall else None,
         "same_votes": {
