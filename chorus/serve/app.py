@@ -138,7 +138,8 @@ def create_app(ctx: ServeContext, auth: BearerAuth, *, max_in_flight: int) -> Fa
             with in_flight:
                 metrics.in_flight.set(in_flight.now)
                 parsed = parse_body(ChatRequest if chat else CompletionRequest, raw)
-                strategy = strategy_for(parsed.model, ctx)
+                # In a thread: `ensemble/NAME` reads its saved weights from the cache database.
+                strategy = await asyncio.to_thread(strategy_for, parsed.model, ctx)
                 strategy_name = strategy.name
                 ask = _ask(parsed)
                 try:
