@@ -50,3 +50,9 @@ def load_ensemble(engine: Engine, name: str) -> SavedEnsemble:
             raise ChorusError(f"--ensemble {name}: no such ensemble in the cache (known: {known})")
     r = row
     return SavedEnsemble(r.name, json.loads(r.models), json.loads(r.weights), json.loads(r.provenance), r.created_at)
+
+
+def list_ensembles(engine: Engine) -> list[str]:
+    """Names of every saved ensemble, sorted."""
+    with engine.connect() as conn:
+        return sorted(conn.execute(select(EnsembleRow.name).distinct()).scalars().all())
