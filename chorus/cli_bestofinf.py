@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from chorus.cli_common import ConfigOpt, DbOpt, JsonOpt, app, out, preflight, print_summary, quiet_prefect_console
+from chorus.validation import check_flow_parameters
 from storage.errors import ChorusError
 from tasks.algorithms.options import parse_floats
 
@@ -55,9 +56,25 @@ def vote(
     as_json: JsonOpt = False,
 ) -> None:
     """Adaptive Best-of-∞ voting: sample each problem until the stopping rule says the answer is settled."""
+    from flows.vote_flow import vote_flow
     from tasks.algorithms.options import parse_schedule, parse_weighted
     from tasks.algorithms.stopping import make_rule
 
+    check_flow_parameters(
+        vote_flow,
+        rule=rule,
+        threshold=threshold,
+        max_samples=max_samples,
+        batch=batch,
+        answer_kind=answer_kind,
+        alpha=alpha,
+        compat=compat,
+        max_tokens=max_tokens,
+        temperature=temperature,
+        chunk_size=chunk_size,
+        limit=limit,
+        seed=seed,
+    )
     if ensemble and model:
         raise ChorusError("--ensemble and --model: give one, not both")
     if ensemble:
@@ -73,8 +90,6 @@ def vote(
     parse_schedule(batch_schedule, batch)
     make_rule(rule, threshold, max_samples, alpha, compat)
     preflight(names, dataset=dataset, limit=limit, config=config, db=db, max_tokens=max_tokens, temperature=temperature)
-
-    from flows.vote_flow import vote_flow
 
     quiet_prefect_console()
 

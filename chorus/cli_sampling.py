@@ -24,6 +24,7 @@ from chorus.cli_common import (
     print_summary,
     quiet_prefect_console,
 )
+from chorus.validation import check_flow_parameters
 from storage.errors import ChorusError
 
 
@@ -44,8 +45,19 @@ def sample(
     as_json: JsonOpt = False,
 ) -> None:
     """Draw N samples per problem through the cache (a Prefect flow run)."""
-    if n < 1:
-        raise ChorusError(f"-n {n}: must be at least 1")
+    from flows.sample_flow import sample_flow
+
+    check_flow_parameters(
+        sample_flow,
+        dataset=dataset,
+        model=model,
+        n=n,
+        max_tokens=max_tokens,
+        temperature=temperature,
+        top_p=top_p,
+        chunk_size=chunk_size,
+        limit=limit,
+    )
     count = preflight(
         [model],
         dataset=dataset,
@@ -56,8 +68,6 @@ def sample(
         temperature=temperature,
         top_p=top_p,
     )
-
-    from flows.sample_flow import sample_flow
 
     quiet_prefect_console()
     from tasks.services import progress_events as progress
