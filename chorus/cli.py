@@ -14,6 +14,7 @@ import typer
 
 from chorus import cli_bestofinf, cli_ensemble, cli_fusion, cli_ops, cli_sampling  # noqa: F401 - they register their commands
 from chorus.cli_common import app, err
+from chorus.validation import one_line_usage_error
 from storage.errors import ChorusError
 
 
@@ -29,7 +30,10 @@ def main() -> None:
     except Exception as exc:
         # Usage errors (Typer vendors its own click) carry their own message and exit code.
         if hasattr(exc, "show") and isinstance(getattr(exc, "exit_code", None), int):
-            exc.show()
+            if type(exc).__name__ == "NoArgsIsHelpError" or not hasattr(exc, "format_message"):
+                exc.show()  # the help text the user asked for by giving no arguments
+            else:
+                err.print(f"[red]error:[/red] {one_line_usage_error(exc)}", highlight=False, soft_wrap=True)
             sys.exit(exc.exit_code)
         raise
 

@@ -9,7 +9,18 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from chorus.cli_common import ConfigOpt, DbOpt, JsonOpt, app, out, preflight, print_summary, quiet_prefect_console
+from chorus.cli_common import (
+    ConfigOpt,
+    DbOpt,
+    JsonOpt,
+    app,
+    err,
+    out,
+    preflight,
+    print_summary,
+    quiet_prefect_console,
+)
+from chorus.input_checks import check_output_file, check_replay_files
 from chorus.validation import check_flow_parameters
 from storage.errors import ChorusError
 from tasks.algorithms.options import parse_floats
@@ -141,17 +152,43 @@ def simulate(
     plot: Annotated[str | None, typer.Option("--plot", help="Write accuracy vs mean samples to this PNG.")] = None,
 ) -> None:
     """Monte Carlo adaptive vs fixed-N majority over recorded answers (a Prefect flow run)."""
-    from tasks.algorithms.replay_files import load_replay
+    from pathlib import Path
+
+    from flows.simulate_flow import simulate_flow
+    from tasks.algorithms.options import parse_ints
+    from tasks.algorithms.stopping import check_threshold
 
     w = parse_floats(weights, "--weights")
     if w is not None and len(w) != len(replay):
         raise ChorusError(f"--weights {weights}: {len(w)} weights for {len(replay)} --replay files")
     ths = parse_floats(thresholds, "--thresholds") or []
-    fx = [int(x) for x in parse_floats(fixed, "--fixed") or []]
-    for path in replay:
-        load_replay(path)  # bad files fail here, in one line, before Prefect starts
-
-    from flows.simulate_flow import simulate_flow
+    fx = parse_ints(fixed, "--fixed") or []
+    check_flow_parameters(
+        simulate_flow,
+        replay=replay,
+        weights=w,
+        rule=rule,
+        thresholds=ths,
+        fixed=fx,
+        trials=trials,
+        max_samples=max_samples,
+        seed=seed,
+        alpha=alpha,
+        compat=compat,
+        keys=keys,
+    )
+    if w is not None and sum(w) <= 0:
+        raise ChorusError(f"--weights {weights}: at least one weight must be > 0")
+    for t in ths:
+        check_threshold(rule, t, "--thresholds")
+    if any(n > max_samples for n in fx):
+        raise ChorusError(f"--fixed {fixed}: every N must be ≤ --max-samples {max_samples}")
+    check_output_file(json_out, "--json")
+    check_output_file(plot, "--plot")
+    # Bad files fail here, in one line, before Prefect starts; a partial overlap is said before the run.
+    warning = check_replay_files([(Path(p).name, p) for p in replay])
+    if warning:
+        err.print(warning, highlight=False, soft_wrap=True, markup=False)
 
     quiet_prefect_console()
 

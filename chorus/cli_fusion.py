@@ -8,6 +8,8 @@ from typing import Annotated, Any
 import typer
 
 from chorus.cli_common import ConfigOpt, DbOpt, JsonOpt, ProgressBar, app, preflight, print_summary
+from chorus.input_checks import check_output_folder
+from chorus.validation import check_flow_parameters
 from storage.errors import ChorusError
 
 FusorOpt = Annotated[str, typer.Option("--fusor", help="Model that reads the candidates and writes one answer.")]
@@ -89,6 +91,22 @@ def fuse(
     kind = answer_kind or kind_for_dataset(dataset.rsplit("/", 1)[-1])
     if kind not in ("math", "choice", "number"):
         raise ChorusError(f"--answer-kind {answer_kind}: choose math, choice or number")
+    from flows.fuse_flow import fuse_flow
+
+    check_flow_parameters(
+        fuse_flow,
+        dataset=dataset,
+        model=model,
+        n=n,
+        fusor=fusor,
+        max_tokens=max_tokens,
+        temperature=temperature,
+        fusor_max_tokens=fusor_max_tokens,
+        fusor_context=fusor_context,
+        judge_max_tokens=judge_max_tokens,
+        chunk_size=chunk_size,
+        limit=limit,
+    )
     models = [m for m in (model, fusor, judge, reward) if m]
     # Plan checks first: they write nothing, while preflight creates the cache database.
     _validate(
@@ -112,8 +130,6 @@ def fuse(
     count = preflight(
         models, dataset=dataset, limit=limit, config=config, db=db, max_tokens=max_tokens, temperature=temperature
     )
-
-    from flows.fuse_flow import fuse_flow
 
     call = fuse_flow(
         dataset=dataset,
@@ -160,6 +176,23 @@ def distill(
     as_json: JsonOpt = False,
 ) -> None:
     """Synthetic data: one completion per teacher per prompt, fused and Best-of-N-selected, as chat JSONL."""
+    from flows.distill_flow import distill_flow
+
+    check_flow_parameters(
+        distill_flow,
+        prompts=prompts,
+        teachers=teacher,
+        fusor=fusor,
+        out=out,
+        temperature=temperature,
+        max_tokens=max_tokens,
+        fusor_max_tokens=fusor_max_tokens,
+        fusor_context=fusor_context,
+        judge_max_tokens=judge_max_tokens,
+        chunk_size=chunk_size,
+        limit=limit,
+    )
+    check_output_folder(out, "--out")
     if len(teacher) < 2:
         raise ChorusError(f"--teacher: fusion needs at least 2 teachers, got {len(teacher)}")
     if len(set(teacher)) != len(teacher):
@@ -187,8 +220,6 @@ def distill(
     count = preflight(
         models, dataset=prompts, limit=limit, config=config, db=db, max_tokens=max_tokens, temperature=temperature
     )
-
-    from flows.distill_flow import distill_flow
 
     call = distill_flow(
         prompts=prompts,

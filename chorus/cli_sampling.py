@@ -24,6 +24,7 @@ from chorus.cli_common import (
     print_summary,
     quiet_prefect_console,
 )
+from chorus.input_checks import check_existing_database
 from chorus.validation import check_flow_parameters
 from storage.errors import ChorusError
 
@@ -159,6 +160,7 @@ def cache_stats(db: DbOpt = None, as_json: JsonOpt = False) -> None:
     from storage.settings import database_url, redact_url
 
     url = database_url(db)
+    check_existing_database(url)  # a read-only command creates no folder and no empty database
     stats = GenerationCache(open_engine(url)).stats()
     if as_json:
         print(json.dumps({"database": redact_url(url), **asdict(stats)}, indent=2))

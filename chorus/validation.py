@@ -89,3 +89,11 @@ def check_flow_parameters(flow: Any, **values: Any) -> None:
             flag, raw = options.get(cli_name, (f"--{cli_name.replace('_', '-')}", value))
             first = exc.errors(include_url=False)[0]
             raise ChorusError(f"{flag} {_shown(raw if raw is not None else value)}: {describe(first)}") from None
+
+
+def one_line_usage_error(exc: Exception) -> str:
+    """Typer's usage error (bad type, unknown or missing option) as one line with a pointer to --help."""
+    message = " ".join(str(exc.format_message()).split())  # type: ignore[attr-defined]
+    ctx = getattr(exc, "ctx", None)
+    where = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+    return f"{message}{where}"

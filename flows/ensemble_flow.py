@@ -89,7 +89,7 @@ async def ensemble_flow(
     sol = solve_weights(data, train, solve_kwargs)
     accuracy = evaluate(data, names, sol.weights, train, test, ties)
     if test_replay:
-        _, test_tallies = load_replay_models(test_replay)
+        _, test_tallies = load_replay_models(test_replay, order=names, flag="--test")
         test_data = distributions(test_tallies, keys)
         accuracy |= {
             "transfer": evaluate(test_data, names, sol.weights, list(test_data.problem_ids), [], ties)["in_sample"]
