@@ -11,6 +11,7 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
 
 import typer
+from rich.markup import escape
 
 from chorus import cli_bestofinf, cli_ensemble, cli_fusion, cli_ops, cli_sampling  # noqa: F401 - they register their commands
 from chorus.cli_common import app, err
@@ -22,7 +23,8 @@ def main() -> None:
     try:
         app(standalone_mode=False)
     except ChorusError as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        # Escaped: a message may quote TOML such as `[models]` or `endpoints = ["http://..."]`.
+        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
     except (typer.Abort, KeyboardInterrupt):
         err.print("aborted")
@@ -33,7 +35,8 @@ def main() -> None:
             if type(exc).__name__ == "NoArgsIsHelpError" or not hasattr(exc, "format_message"):
                 exc.show()  # the help text the user asked for by giving no arguments
             else:
-                err.print(f"[red]error:[/red] {one_line_usage_error(exc)}", highlight=False, soft_wrap=True)
+                message = escape(one_line_usage_error(exc))
+                err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
             sys.exit(exc.exit_code)
         raise
 

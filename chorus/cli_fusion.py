@@ -36,8 +36,9 @@ def _validate(
     from tasks.services.fusing import check_fusion_fits
     from tasks.services.fusion_plan import build_fusion_plan
 
-    fusion_plan = build_fusion_plan(samplers, n, fusor, config=config, **plan)
+    # The dataset first: building the plan may prepare an embedded model's file under CHORUS_HOME.
     questions = [p.question for p in load_dataset(dataset, limit)]
+    fusion_plan = build_fusion_plan(samplers, n, fusor, config=config, **plan)
     check_fusion_fits(fusion_plan, questions, n * len(samplers))
 
 

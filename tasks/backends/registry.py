@@ -90,7 +90,7 @@ def load_registry(explicit: str | None = None) -> dict[str, ModelSpec]:
     return registry
 
 
-def resolve(registry: dict[str, ModelSpec], name: str) -> ModelSpec:
+def resolve(registry: dict[str, ModelSpec], name: str, flag: str = "--model") -> ModelSpec:
     if name not in registry:
-        raise ChorusError(f"--model {name}: unknown model (known: {', '.join(sorted(registry))})")
+        raise ChorusError(f"{flag} {name}: unknown model (known: {', '.join(sorted(registry))})")
     return registry[name]
