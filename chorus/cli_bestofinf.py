@@ -20,7 +20,7 @@ from chorus.cli_common import (
     print_summary,
     quiet_prefect_console,
 )
-from chorus.input_checks import check_output_file, check_replay_files
+from chorus.input_checks import check_existing_database, check_output_file, check_replay_files
 from chorus.validation import check_flow_parameters
 from storage.errors import ChorusError
 from tasks.algorithms.options import parse_floats
@@ -93,6 +93,7 @@ def vote(
         from storage.ensembles import load_ensemble
         from storage.settings import database_url
 
+        check_existing_database(database_url(db))  # a lookup creates no database
         saved = load_ensemble(open_engine(database_url(db)), ensemble)  # fails here, in one line, if unknown
         # Read once: the flow gets the weighted models, so it does not read the table again.
         model = [f"{m}={w}" for m, w in zip(saved.models, saved.weights, strict=True)]

@@ -140,8 +140,8 @@ def serve_local(
     model: Annotated[
         str, typer.Option("--model", help="Embedded model alias (smollm2, gemma3) or a GGUF path.")
     ] = "smollm2",
-    port: Annotated[int, typer.Option("--port")] = 8765,
-    n_ctx: Annotated[int, typer.Option("--n-ctx")] = 2048,
+    port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 8765,
+    n_ctx: Annotated[int, typer.Option("--n-ctx", min=256, max=10_000_000)] = 2048,
 ) -> None:
     """Run the embedded llama.cpp server in the foreground (point a registry entry's endpoints at it)."""
     from tasks.backends.local_server import LocalLlamaServer, embedded_model_path
