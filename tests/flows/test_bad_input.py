@@ -4,6 +4,7 @@ does) with Prefect's flow call made to fail loudly, plus a sample as real subpro
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import sqlite3
@@ -149,3 +150,53 @@ def test_another_applications_alembic_history_is_refused(tmp_path: Path) -> None
     with sqlite3.connect(db) as conn:
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         assert tables == {"alembic_version"}, "chorus created its tables in another application's database"
+
+
+@pytest.mark.prefect
+def test_partial_overlap_is_said_and_transfer_files_are_matched_by_name(tmp_path: Path) -> None:
+    first, second = (
+        SHARED_DATA / "analysis_aime2024_Qwen3-14B.jsonl",
+        SHARED_DATA / "analysis_aime2024_gpt-oss-20b.jsonl",
+    )
+    partial = tmp_path / second.name
+    partial.write_text("".join(second.read_text().splitlines(keepends=True)[:10]))
+    sim = chorus(
+        "simulate",
+        "--replay",
+        str(first),
+        "--replay",
+        str(partial),
+        "--trials",
+        "2",
+        "--thresholds",
+        "5",
+        "--fixed",
+        "1",
+        "--json",
+        "-",
+    )
+    assert sim.returncode == 0, sim.stderr
+    assert "warning: --replay: only 10 of 30 problems are in every file" in sim.stderr
+    result = json.loads(sim.stdout)
+    assert (result["n_problems"], result["dropped_problems"]) == (10, 20)
+
+    tests = [str(SHARED_DATA / f"analysis_math500_{m}.jsonl") for m in ("Qwen3-14B", "gpt-oss-20b")]
+    transfers = []
+    for order in (tests, tests[::-1]):  # the same files in either order: the same per-model numbers
+        proc = chorus(
+            "ensemble",
+            "--replay",
+            str(first),
+            "--replay",
+            str(second),
+            *(a for t in order for a in ("--test", t)),
+            "--trials",
+            "0",
+            "--db",
+            f"sqlite:///{tmp_path / 'c.db'}",
+            "--json",
+        )
+        assert proc.returncode == 0, proc.stderr
+        transfers.append(json.loads(proc.stdout)["accuracy"]["transfer"])
+    assert transfers[0] == transfers[1]
+    assert transfers[0]["Qwen3-14B"] != transfers[0]["gpt-oss-20b"]  # else the order could not show
