@@ -16,7 +16,11 @@ import pytest
 
 from tests.conftest import EXAMPLES, SHARED_DATA
 from tests.fixtures.helpers import assert_one_line_error, chorus
-from tests.flows.bad_input_cases import CASES, make_bad_files
+from tests.flows.bad_input_cases import CASES as ISSUE_AND_FILE_CASES
+from tests.flows.bad_input_cases import make_bad_files
+from tests.flows.bad_input_limits import LIMIT_CASES
+
+CASES = ISSUE_AND_FILE_CASES + LIMIT_CASES
 
 
 class FlowStarted(BaseException):
