@@ -179,6 +179,10 @@ def distill(
     """Synthetic data: one completion per teacher per prompt, fused and Best-of-N-selected, as chat JSONL."""
     from flows.distill_flow import distill_flow
 
+    if len(teacher) < 2:
+        raise ChorusError(f"--teacher: fusion needs at least 2 teachers, got {len(teacher)}")
+    if len(set(teacher)) != len(teacher):
+        raise ChorusError("--teacher: each teacher once (the same model twice gives the same cached completion)")
     check_flow_parameters(
         distill_flow,
         prompts=prompts,
@@ -194,10 +198,6 @@ def distill(
         limit=limit,
     )
     check_output_folder(out, "--out")
-    if len(teacher) < 2:
-        raise ChorusError(f"--teacher: fusion needs at least 2 teachers, got {len(teacher)}")
-    if len(set(teacher)) != len(teacher):
-        raise ChorusError("--teacher: each teacher once (the same model twice gives the same cached completion)")
     if scorer and reward:
         raise ChorusError("--scorer and --reward: give one scorer, not both")
     judge = None if reward else (scorer or fusor)
