@@ -211,8 +211,11 @@ def simulate(
         print(json.dumps(result, indent=2))
         return
     if json_out:
-        with open(json_out, "w", encoding="utf-8") as fh:
-            json.dump(result, fh, indent=2)
+        try:
+            with open(json_out, "w", encoding="utf-8") as fh:
+                json.dump(result, fh, indent=2)
+        except OSError as exc:  # checked before the run; this is a folder that changed meanwhile
+            raise ChorusError(f"--json {json_out}: cannot write ({exc.strerror})") from None
     table = Table(title=f"simulate ({result['n_problems']} problems, Bo∞ = {result['bo_inf_accuracy']:.4f})")
     for col in ("setting", "accuracy", "± s.e.", "mean samples", "mean tokens"):
         table.add_column(col)

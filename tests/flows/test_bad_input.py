@@ -137,6 +137,30 @@ def test_a_sample_as_real_processes(case_id: str, tmp_path: Path, chorus_home: P
     assert _snapshot(work) == before and not chorus_home.exists()
 
 
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write into a read-only folder, so there is no error to see")
+def test_read_only_output_folders_fail_before_the_run(tmp_path: Path) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o555)
+    replay = str(SHARED_DATA / "analysis_aime2024_Qwen3-14B.jsonl")
+    proc = chorus("simulate", "--replay", replay, "--json", str(locked / "out.json"))
+    assert_one_line_error(proc, "--json", "permission denied")
+    proc = chorus(
+        "distill",
+        "--prompts",
+        str(EXAMPLES / "arithmetic.jsonl"),
+        "--teacher",
+        "smollm2",
+        "--teacher",
+        "gemma3",
+        "--out",
+        str(locked / "out"),
+        "--db",
+        f"sqlite:///{tmp_path / 'c.db'}",
+    )
+    assert_one_line_error(proc, "--out", "permission denied")
+    assert list(locked.iterdir()) == [] and not (tmp_path / "c.db").exists()
+
+
 def test_cache_stats_on_a_typo_creates_no_folder() -> None:
     proc = chorus("cache", "stats", "--db", "sqlite:////typo/deep/dir/cache.db")
     assert_one_line_error(proc, "--db", "no cache database")
