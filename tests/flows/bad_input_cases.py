@@ -189,7 +189,7 @@ CASES += [
     (
         "ens-replay-nogold",
         "ensemble --replay {T}/nogold.jsonl --replay {R1} --db {D}",
-        ("nogold.jsonl", "no gold"),
+        ("nogold.jsonl", "no problem has a gold_answer"),
         None,
     ),
     ("ens-one-replay", "ensemble --replay {R1} --db {D}", ("--replay", "at least two"), None),
