@@ -187,8 +187,7 @@ def simulate(
     check_output_file(json_out, "--json")
     check_output_file(plot, "--plot")
     # Bad files fail here, in one line, before Prefect starts; a partial overlap is said before the run.
-    warning = check_replay_files([(Path(p).name, p) for p in replay])
-    if warning:
+    for warning in check_replay_files([(Path(p).name, p) for p in replay]):
         err.print(warning, highlight=False, soft_wrap=True, markup=False)
 
     quiet_prefect_console()

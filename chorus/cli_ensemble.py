@@ -86,7 +86,7 @@ def ensemble(
         named = parse_named_files(replay)
         if len(named) < 2:
             raise ChorusError("--replay: an ensemble needs at least two models")
-        warnings = [check_replay_files(named)]
+        warnings = check_replay_files(named)
         if test:
             tested = parse_named_files(test, "--test")
             if sorted(n for n, _ in tested) != sorted(n for n, _ in named):
@@ -94,8 +94,8 @@ def ensemble(
                     f"--test: need one file per --replay model, matched by name "
                     f"({', '.join(n for n, _ in named)}); got {', '.join(n for n, _ in tested)}"
                 )
-            warnings.append(check_replay_files(tested, "--test"))
-        for warning in filter(None, warnings):
+            warnings += check_replay_files(tested, "--test")
+        for warning in warnings:
             err.print(warning, highlight=False, soft_wrap=True, markup=False)
     else:
         if not model or len(model) < 2:

@@ -59,10 +59,11 @@ def check_existing_database(url: str, flag: str = "--db") -> None:
         raise ChorusError(f"{flag} {redact_url(url)}: no cache database at {path} (nothing has been sampled there)")
 
 
-def check_replay_files(items: list[tuple[str, str]], flag: str = "--replay", need_gold: bool = True) -> str | None:
+def check_replay_files(items: list[tuple[str, str]], flag: str = "--replay", need_gold: bool = True) -> list[str]:
     """Load every (name, path) replay file (bad lines fail as file:line) and compare their problems.
 
-    Returns a warning line when some problems are not in every file (they are left out of the result);
+    Returns warning lines: some problems are not in every file (they are left out of the result), or
+    some shared problems have no gold answer (they count as wrong);
     raises ChorusError when the files share no problem, or when `need_gold` and no shared problem has a
     gold answer (accuracy would read 0 instead of "unknown").
     """
@@ -74,17 +75,23 @@ def check_replay_files(items: list[tuple[str, str]], flag: str = "--replay", nee
     every = set.union(*id_sets) if id_sets else set()
     if not common:
         raise ChorusError(f"{flag}: the files share no problem id ({', '.join(p for _, p, _ in loaded)})")
+    warnings = []
     if need_gold:
         first_path, first = loaded[0][1], loaded[0][2]
-        if not any(p.gold is not None and p.gold.strip() for p in first if p.problem_id in common):
+        no_gold = sum(1 for p in first if p.problem_id in common and not (p.gold or "").strip())
+        if no_gold == len(common):
             raise ChorusError(f"{first_path}: no problem has a gold_answer, so accuracy cannot be measured")
+        if no_gold:
+            warnings.append(
+                f"warning: {first_path}: {no_gold} of {len(common)} problems have no gold_answer; they count as wrong"
+            )
     if len(common) < len(every):
         partial = [
             f"{name} has {len(ids & common)} of its {len(ids)}"
             for (name, _, _), ids in zip(loaded, id_sets, strict=True)
         ]
-        return (
+        warnings.append(
             f"warning: {flag}: only {len(common)} of {len(every)} problems are in every file ({'; '.join(partial)}); "
             "the others are left out"
         )
-    return None
+    return warnings

@@ -108,18 +108,25 @@ def _replay(path: Path, ids: list[str], gold: bool = True) -> Path:
 def test_partial_overlap_is_a_warning_with_counts_in_any_order(tmp_path: Path) -> None:
     files = [("a", _replay(tmp_path / "a.jsonl", ["1", "2", "3"])), ("b", _replay(tmp_path / "b.jsonl", ["2", "3"]))]
     full = [("c", _replay(tmp_path / "c.jsonl", ["1", "2", "3"])), ("a", files[0][1])]
-    assert check_replay_files([(n, str(p)) for n, p in full]) is None
+    assert check_replay_files([(n, str(p)) for n, p in full]) == []
     for _ in range(3):
         random.shuffle(files)
-        warning = check_replay_files([(n, str(p)) for n, p in files])
-        assert warning is not None and "only 2 of 3 problems" in warning and "a has 2 of its 3" in warning
+        [warning] = check_replay_files([(n, str(p)) for n, p in files])
+        assert "only 2 of 3 problems" in warning and "a has 2 of its 3" in warning
 
 
 def test_gold_only_needed_where_accuracy_is_measured(tmp_path: Path) -> None:
     nogold = [("a", str(_replay(tmp_path / "a.jsonl", ["1"], gold=False)))]
-    assert check_replay_files(nogold, need_gold=False) is None
+    assert check_replay_files(nogold, need_gold=False) == []
     with pytest.raises(ChorusError, match="no problem has a gold_answer"):
         check_replay_files(nogold)
+    some = tmp_path / "some.jsonl"
+    some.write_text(
+        _replay(tmp_path / "g.jsonl", ["1"]).read_text() + json.dumps({"problem_num": 2, "all_answers": [["1", 5]]})
+    )
+    assert check_replay_files([("s", str(some))]) == [
+        f"warning: {some}: 1 of 2 problems have no gold_answer; they count as wrong"
+    ]
 
 
 def test_csv_with_a_byte_order_mark_keeps_its_id_column(tmp_path: Path) -> None:
