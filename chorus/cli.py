@@ -11,9 +11,11 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
 
 import typer
+from rich.markup import escape
 
 from chorus import cli_bestofinf, cli_ensemble, cli_fusion, cli_ops, cli_sampling, cli_serve  # noqa: F401 - they register their commands
 from chorus.cli_common import app, err
+from chorus.validation import one_line_usage_error
 from storage.errors import ChorusError
 
 
@@ -21,7 +23,8 @@ def main() -> None:
     try:
         app(standalone_mode=False)
     except ChorusError as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        # Escaped: a message may quote TOML such as `[models]` or `endpoints = ["http://..."]`.
+        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
     except (typer.Abort, KeyboardInterrupt):
         err.print("aborted")
@@ -29,7 +32,11 @@ def main() -> None:
     except Exception as exc:
         # Usage errors (Typer vendors its own click) carry their own message and exit code.
         if hasattr(exc, "show") and isinstance(getattr(exc, "exit_code", None), int):
-            exc.show()
+            if type(exc).__name__ == "NoArgsIsHelpError" or not hasattr(exc, "format_message"):
+                exc.show()  # the help text the user asked for by giving no arguments
+            else:
+                message = escape(one_line_usage_error(exc))
+                err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
             sys.exit(exc.exit_code)
         raise
 

@@ -9,7 +9,19 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from chorus.cli_common import ConfigOpt, DbOpt, JsonOpt, app, out, preflight, print_summary, quiet_prefect_console
+from chorus.cli_common import (
+    ConfigOpt,
+    DbOpt,
+    JsonOpt,
+    app,
+    err,
+    out,
+    preflight,
+    print_summary,
+    quiet_prefect_console,
+)
+from chorus.input_checks import check_existing_database, check_output_file, check_replay_files
+from chorus.validation import check_flow_parameters
 from storage.errors import ChorusError
 from tasks.algorithms.options import parse_floats
 
@@ -55,9 +67,25 @@ def vote(
     as_json: JsonOpt = False,
 ) -> None:
     """Adaptive Best-of-∞ voting: sample each problem until the stopping rule says the answer is settled."""
+    from flows.vote_flow import vote_flow
     from tasks.algorithms.options import parse_schedule, parse_weighted
     from tasks.algorithms.stopping import make_rule
 
+    check_flow_parameters(
+        vote_flow,
+        rule=rule,
+        threshold=threshold,
+        max_samples=max_samples,
+        batch=batch,
+        answer_kind=answer_kind,
+        alpha=alpha,
+        compat=compat,
+        max_tokens=max_tokens,
+        temperature=temperature,
+        chunk_size=chunk_size,
+        limit=limit,
+        seed=seed,
+    )
     if ensemble and model:
         raise ChorusError("--ensemble and --model: give one, not both")
     if ensemble:
@@ -65,6 +93,7 @@ def vote(
         from storage.ensembles import load_ensemble
         from storage.settings import database_url
 
+        check_existing_database(database_url(db))  # a lookup creates no database
         saved = load_ensemble(open_engine(database_url(db)), ensemble)  # fails here, in one line, if unknown
         # Read once: the flow gets the weighted models, so it does not read the table again.
         model = [f"{m}={w}" for m, w in zip(saved.models, saved.weights, strict=True)]
@@ -73,8 +102,6 @@ def vote(
     parse_schedule(batch_schedule, batch)
     make_rule(rule, threshold, max_samples, alpha, compat)
     preflight(names, dataset=dataset, limit=limit, config=config, db=db, max_tokens=max_tokens, temperature=temperature)
-
-    from flows.vote_flow import vote_flow
 
     quiet_prefect_console()
 
@@ -126,17 +153,42 @@ def simulate(
     plot: Annotated[str | None, typer.Option("--plot", help="Write accuracy vs mean samples to this PNG.")] = None,
 ) -> None:
     """Monte Carlo adaptive vs fixed-N majority over recorded answers (a Prefect flow run)."""
-    from tasks.algorithms.replay_files import load_replay
+    from pathlib import Path
+
+    from flows.simulate_flow import simulate_flow
+    from tasks.algorithms.options import parse_ints
+    from tasks.algorithms.stopping import check_threshold
 
     w = parse_floats(weights, "--weights")
     if w is not None and len(w) != len(replay):
         raise ChorusError(f"--weights {weights}: {len(w)} weights for {len(replay)} --replay files")
     ths = parse_floats(thresholds, "--thresholds") or []
-    fx = [int(x) for x in parse_floats(fixed, "--fixed") or []]
-    for path in replay:
-        load_replay(path)  # bad files fail here, in one line, before Prefect starts
-
-    from flows.simulate_flow import simulate_flow
+    fx = parse_ints(fixed, "--fixed") or []
+    check_flow_parameters(
+        simulate_flow,
+        replay=replay,
+        weights=w,
+        rule=rule,
+        thresholds=ths,
+        fixed=fx,
+        trials=trials,
+        max_samples=max_samples,
+        seed=seed,
+        alpha=alpha,
+        compat=compat,
+        keys=keys,
+    )
+    if w is not None and sum(w) <= 0:
+        raise ChorusError(f"--weights {weights}: at least one weight must be > 0")
+    for t in ths:
+        check_threshold(rule, t, "--thresholds")
+    if any(n > max_samples for n in fx):
+        raise ChorusError(f"--fixed {fixed}: every N must be ≤ --max-samples {max_samples}")
+    check_output_file(json_out, "--json")
+    check_output_file(plot, "--plot")
+    # Bad files fail here, in one line, before Prefect starts; a partial overlap is said before the run.
+    for warning in check_replay_files([(Path(p).name, p) for p in replay]):
+        err.print(warning, highlight=False, soft_wrap=True, markup=False)
 
     quiet_prefect_console()
 
@@ -158,8 +210,11 @@ def simulate(
         print(json.dumps(result, indent=2))
         return
     if json_out:
-        with open(json_out, "w", encoding="utf-8") as fh:
-            json.dump(result, fh, indent=2)
+        try:
+            with open(json_out, "w", encoding="utf-8") as fh:
+                json.dump(result, fh, indent=2)
+        except OSError as exc:  # checked before the run; this is a folder that changed meanwhile
+            raise ChorusError(f"--json {json_out}: cannot write ({exc.strerror})") from None
     table = Table(title=f"simulate ({result['n_problems']} problems, Bo∞ = {result['bo_inf_accuracy']:.4f})")
     for col in ("setting", "accuracy", "± s.e.", "mean samples", "mean tokens"):
         table.add_column(col)

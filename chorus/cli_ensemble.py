@@ -9,7 +9,9 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from chorus.cli_common import ConfigOpt, DbOpt, app, out, preflight, quiet_prefect_console
+from chorus.cli_common import ConfigOpt, DbOpt, app, err, out, preflight, quiet_prefect_console
+from chorus.input_checks import check_replay_files
+from chorus.validation import check_flow_parameters
 from storage.errors import ChorusError
 from tasks.algorithms.options import parse_floats
 
@@ -54,9 +56,26 @@ def ensemble(
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Choose model weights so the weighted mixture's majority is right on the most problems (MILP)."""
+    from flows.ensemble_flow import ensemble_flow
     from tasks.algorithms.options import ANSWER_KEYS, parse_named_files
-    from tasks.algorithms.replay_files import load_replay
 
+    check_flow_parameters(
+        ensemble_flow,
+        name=name,
+        samples=samples,
+        train_frac=train_frac,
+        folds=folds,
+        keys=keys,
+        ties=ties,
+        token_budget=token_budget,
+        lower=parse_floats(lower, "--lower"),
+        upper=parse_floats(upper, "--upper"),
+        solver=solver,
+        time_limit=time_limit,
+        trials=trials,
+        seed=seed,
+        limit=limit,
+    )
     if bool(replay) == bool(dataset):
         raise ChorusError("ensemble: give --replay FILE ... or --dataset FILE --model NAME ..., not both or neither")
     if keys not in ANSWER_KEYS or ties not in ("wrong", "right") or solver not in ("cbc", "highs"):
@@ -67,8 +86,17 @@ def ensemble(
         named = parse_named_files(replay)
         if len(named) < 2:
             raise ChorusError("--replay: an ensemble needs at least two models")
-        for _, path in parse_named_files([*replay, *(test or [])]):
-            load_replay(path)
+        warnings = check_replay_files(named)
+        if test:
+            tested = parse_named_files(test, "--test")
+            if sorted(n for n, _ in tested) != sorted(n for n, _ in named):
+                raise ChorusError(
+                    f"--test: need one file per --replay model, matched by name "
+                    f"({', '.join(n for n, _ in named)}); got {', '.join(n for n, _ in tested)}"
+                )
+            warnings += check_replay_files(tested, "--test")
+        for warning in warnings:
+            err.print(warning, highlight=False, soft_wrap=True, markup=False)
     else:
         if not model or len(model) < 2:
             raise ChorusError("--model: an ensemble needs at least two models")
@@ -77,8 +105,6 @@ def ensemble(
     from tasks.algorithms.ensemble_weights import check_bounds
 
     check_bounds(len(replay or model or []), parse_floats(lower, "--lower"), parse_floats(upper, "--upper"))
-
-    from flows.ensemble_flow import ensemble_flow
 
     quiet_prefect_console()
 

@@ -8,6 +8,8 @@ from typing import Annotated, Any
 import typer
 
 from chorus.cli_common import ConfigOpt, DbOpt, JsonOpt, ProgressBar, app, preflight, print_summary
+from chorus.input_checks import check_output_folder
+from chorus.validation import check_flow_parameters
 from storage.errors import ChorusError
 
 FusorOpt = Annotated[str, typer.Option("--fusor", help="Model that reads the candidates and writes one answer.")]
@@ -34,8 +36,9 @@ def _validate(
     from tasks.services.fusing import check_fusion_fits
     from tasks.services.fusion_plan import build_fusion_plan
 
-    fusion_plan = build_fusion_plan(samplers, n, fusor, config=config, **plan)
+    # The dataset first: building the plan may prepare an embedded model's file under CHORUS_HOME.
     questions = [p.question for p in load_dataset(dataset, limit)]
+    fusion_plan = build_fusion_plan(samplers, n, fusor, config=config, **plan)
     check_fusion_fits(fusion_plan, questions, n * len(samplers))
 
 
@@ -89,6 +92,22 @@ def fuse(
     kind = answer_kind or kind_for_dataset(dataset.rsplit("/", 1)[-1])
     if kind not in ("math", "choice", "number"):
         raise ChorusError(f"--answer-kind {answer_kind}: choose math, choice or number")
+    from flows.fuse_flow import fuse_flow
+
+    check_flow_parameters(
+        fuse_flow,
+        dataset=dataset,
+        model=model,
+        n=n,
+        fusor=fusor,
+        max_tokens=max_tokens,
+        temperature=temperature,
+        fusor_max_tokens=fusor_max_tokens,
+        fusor_context=fusor_context,
+        judge_max_tokens=judge_max_tokens,
+        chunk_size=chunk_size,
+        limit=limit,
+    )
     models = [m for m in (model, fusor, judge, reward) if m]
     # Plan checks first: they write nothing, while preflight creates the cache database.
     _validate(
@@ -112,8 +131,6 @@ def fuse(
     count = preflight(
         models, dataset=dataset, limit=limit, config=config, db=db, max_tokens=max_tokens, temperature=temperature
     )
-
-    from flows.fuse_flow import fuse_flow
 
     call = fuse_flow(
         dataset=dataset,
@@ -160,10 +177,27 @@ def distill(
     as_json: JsonOpt = False,
 ) -> None:
     """Synthetic data: one completion per teacher per prompt, fused and Best-of-N-selected, as chat JSONL."""
+    from flows.distill_flow import distill_flow
+
     if len(teacher) < 2:
         raise ChorusError(f"--teacher: fusion needs at least 2 teachers, got {len(teacher)}")
     if len(set(teacher)) != len(teacher):
         raise ChorusError("--teacher: each teacher once (the same model twice gives the same cached completion)")
+    check_flow_parameters(
+        distill_flow,
+        prompts=prompts,
+        teachers=teacher,
+        fusor=fusor,
+        out=out,
+        temperature=temperature,
+        max_tokens=max_tokens,
+        fusor_max_tokens=fusor_max_tokens,
+        fusor_context=fusor_context,
+        judge_max_tokens=judge_max_tokens,
+        chunk_size=chunk_size,
+        limit=limit,
+    )
+    check_output_folder(out, "--out")
     if scorer and reward:
         raise ChorusError("--scorer and --reward: give one scorer, not both")
     judge = None if reward else (scorer or fusor)
@@ -187,8 +221,6 @@ def distill(
     count = preflight(
         models, dataset=prompts, limit=limit, config=config, db=db, max_tokens=max_tokens, temperature=temperature
     )
-
-    from flows.distill_flow import distill_flow
 
     call = distill_flow(
         prompts=prompts,

@@ -33,7 +33,7 @@ def _prefect(*args: str, env: dict[str, str] | None = None, check: bool = True) 
 
 @app.command()
 def server(
-    port: Annotated[int, typer.Option("--port")] = 4200,
+    port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 4200,
     host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
     database: Annotated[
         str | None, typer.Option("--database", help="Prefect's own database, e.g. postgresql+asyncpg://...")

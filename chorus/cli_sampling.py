@@ -24,6 +24,8 @@ from chorus.cli_common import (
     print_summary,
     quiet_prefect_console,
 )
+from chorus.input_checks import check_existing_database
+from chorus.validation import check_flow_parameters
 from storage.errors import ChorusError
 
 
@@ -44,8 +46,19 @@ def sample(
     as_json: JsonOpt = False,
 ) -> None:
     """Draw N samples per problem through the cache (a Prefect flow run)."""
-    if n < 1:
-        raise ChorusError(f"-n {n}: must be at least 1")
+    from flows.sample_flow import sample_flow
+
+    check_flow_parameters(
+        sample_flow,
+        dataset=dataset,
+        model=model,
+        n=n,
+        max_tokens=max_tokens,
+        temperature=temperature,
+        top_p=top_p,
+        chunk_size=chunk_size,
+        limit=limit,
+    )
     count = preflight(
         [model],
         dataset=dataset,
@@ -56,8 +69,6 @@ def sample(
         temperature=temperature,
         top_p=top_p,
     )
-
-    from flows.sample_flow import sample_flow
 
     quiet_prefect_console()
     from tasks.services import progress_events as progress
@@ -129,8 +140,8 @@ def serve_local(
     model: Annotated[
         str, typer.Option("--model", help="Embedded model alias (smollm2, gemma3) or a GGUF path.")
     ] = "smollm2",
-    port: Annotated[int, typer.Option("--port")] = 8765,
-    n_ctx: Annotated[int, typer.Option("--n-ctx")] = 2048,
+    port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 8765,
+    n_ctx: Annotated[int, typer.Option("--n-ctx", min=256, max=10_000_000)] = 2048,
 ) -> None:
     """Run the embedded llama.cpp server in the foreground (point a registry entry's endpoints at it)."""
     from tasks.backends.local_server import LocalLlamaServer, embedded_model_path
@@ -149,6 +160,7 @@ def cache_stats(db: DbOpt = None, as_json: JsonOpt = False) -> None:
     from storage.settings import database_url, redact_url
 
     url = database_url(db)
+    check_existing_database(url)  # a read-only command creates no folder and no empty database
     stats = GenerationCache(open_engine(url)).stats()
     if as_json:
         print(json.dumps({"database": redact_url(url), **asdict(stats)}, indent=2))

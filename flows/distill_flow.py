@@ -9,7 +9,16 @@ from typing import Annotated
 from prefect import flow
 from pydantic import Field
 
-from flows.parameters import DatasetPath, ModelName
+from flows.parameters import (
+    ChunkSize,
+    ConfigPath,
+    DatasetPath,
+    DbUrl,
+    FusorContext,
+    Limit,
+    MaxTokens,
+    ModelName,
+)
 from storage.settings import database_url
 from tasks.algorithms.datasets import Problem, chunked
 from tasks.fusion_tasks import (
@@ -33,15 +42,15 @@ async def distill_flow(
     out: Annotated[str, Field(min_length=1, description="Folder for fusion.jsonl, best_of_n.jsonl, provenance")],
     scorer: str | None = None,
     reward: str | None = None,
-    temperature: Annotated[float, Field(ge=0, le=5, description="Teachers' temperature")] = 0.3,
-    max_tokens: int | None = None,
-    fusor_max_tokens: int | None = None,
-    fusor_context: int | None = None,
-    judge_max_tokens: int | None = None,
-    db: str | None = None,
-    config: str | None = None,
-    chunk_size: int = 8,
-    limit: int | None = None,
+    temperature: Annotated[float, Field(ge=0, le=5, allow_inf_nan=False, description="Teachers' temperature")] = 0.3,
+    max_tokens: MaxTokens = None,
+    fusor_max_tokens: MaxTokens = None,
+    fusor_context: FusorContext = None,
+    judge_max_tokens: MaxTokens = None,
+    db: DbUrl = None,
+    config: ConfigPath = None,
+    chunk_size: ChunkSize = 8,
+    limit: Limit = None,
 ) -> dict[str, object]:
     """Fuse and Best-of-N-select one completion per teacher for every prompt; write one JSONL per method."""
     started = time.perf_counter()

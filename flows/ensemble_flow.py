@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from prefect import flow
 from pydantic import Field
 
-from flows.parameters import ConfigPath, DbUrl, Limit, MaxSamples, Samples, Seed
+from flows.parameters import Bound, ConfigPath, DbUrl, Limit, MaxSamples, Samples, Seed
 from storage.settings import database_url
 from tasks.algorithms.answers import kind_for_dataset
 from tasks.ensemble_tasks import (
@@ -32,17 +32,25 @@ async def ensemble_flow(
     models: Annotated[list[str] | None, Field(description="Registry models (with dataset)")] = None,
     samples: Samples = 16,
     test_replay: Annotated[list[str] | None, Field(description="Transfer: the same models on another set")] = None,
-    train_frac: Annotated[float | None, Field(gt=0, lt=1, description="Learn on this share")] = None,
-    folds: Annotated[int | None, Field(ge=2, description="Also report K-fold accuracy")] = None,
+    train_frac: Annotated[
+        float | None, Field(gt=0, lt=1, allow_inf_nan=False, description="Learn on this share")
+    ] = None,
+    folds: Annotated[int | None, Field(ge=2, le=1000, description="Also report K-fold accuracy")] = None,
     keys: Annotated[Literal["raw", "canonical"], Field(description="Answer keys")] = "raw",
     ties: Annotated[Literal["wrong", "right"], Field(description="A tie is a loss, or a win (the authors)")] = "wrong",
     cost_aware: Annotated[bool, Field(description="Cheapest weights (tokens) with the best count")] = False,
-    token_budget: Annotated[float | None, Field(gt=0, description="Mean tokens per draw at most")] = None,
-    lower: Annotated[list[float] | None, Field(description="Per-model lower bounds")] = None,
-    upper: Annotated[list[float] | None, Field(description="Per-model upper bounds")] = None,
+    token_budget: Annotated[
+        float | None, Field(gt=0, allow_inf_nan=False, description="Mean tokens per draw at most")
+    ] = None,
+    lower: Annotated[list[Bound] | None, Field(description="Per-model lower bounds")] = None,
+    upper: Annotated[list[Bound] | None, Field(description="Per-model upper bounds")] = None,
     solver: Annotated[Literal["cbc", "highs"], Field(description="MILP solver")] = "cbc",
-    time_limit: Annotated[float, Field(gt=0, description="Seconds for both solver stages")] = 60.0,
-    trials: Annotated[int, Field(ge=0, description="Monte Carlo trials for finite-N accuracy (0 = skip)")] = 20,
+    time_limit: Annotated[
+        float, Field(gt=0, le=86_400, allow_inf_nan=False, description="Seconds for both solver stages")
+    ] = 60.0,
+    trials: Annotated[
+        int, Field(ge=0, le=100_000, description="Monte Carlo trials for finite-N accuracy (0 = skip)")
+    ] = 20,
     max_samples: MaxSamples = 32,
     seed: Seed = 0,
     db: DbUrl = None,
@@ -81,7 +89,7 @@ async def ensemble_flow(
     sol = solve_weights(data, train, solve_kwargs)
     accuracy = evaluate(data, names, sol.weights, train, test, ties)
     if test_replay:
-        _, test_tallies = load_replay_models(test_replay)
+        _, test_tallies = load_replay_models(test_replay, order=names, flag="--test")
         test_data = distributions(test_tallies, keys)
         accuracy |= {
             "transfer": evaluate(test_data, names, sol.weights, list(test_data.problem_ids), [], ties)["in_sample"]

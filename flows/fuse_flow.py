@@ -4,7 +4,7 @@ judge win rates (Khairi et al. 2025, test-time scaling)."""
 from __future__ import annotations
 
 import time
-from typing import Annotated
+from typing import Annotated, Literal
 
 from prefect import flow
 from pydantic import Field
@@ -14,6 +14,7 @@ from flows.parameters import (
     ConfigPath,
     DatasetPath,
     DbUrl,
+    FusorContext,
     Limit,
     MaxTokens,
     ModelName,
@@ -46,13 +47,13 @@ async def fuse_flow(
     reward: str | None = None,
     select: str | None = None,
     compare: bool = True,
-    answer_kind: str = "math",
+    answer_kind: Annotated[Literal["math", "choice", "number"], Field(description="How answers are read")] = "math",
     max_tokens: MaxTokens = None,
     temperature: Temperature = None,
     top_p: TopP = None,
-    fusor_max_tokens: int | None = None,
-    fusor_context: int | None = None,
-    judge_max_tokens: int | None = None,
+    fusor_max_tokens: MaxTokens = None,
+    fusor_context: FusorContext = None,
+    judge_max_tokens: MaxTokens = None,
     db: DbUrl = None,
     config: ConfigPath = None,
     chunk_size: ChunkSize = 8,

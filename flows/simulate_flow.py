@@ -17,10 +17,18 @@ DEFAULT_FIXED = [1, 3, 5, 10, 30, 100]
 @flow(name="simulate", log_prints=True)
 def simulate_flow(
     replay: Annotated[list[str], Field(min_length=1, description="Recorded-answers JSONL, one per model")],
-    weights: Annotated[list[float] | None, Field(description="Mixture weights, one per replay file")] = None,
+    weights: Annotated[
+        list[Annotated[float, Field(ge=0, allow_inf_nan=False)]] | None,
+        Field(min_length=1, description="Mixture weights, one per replay file"),
+    ] = None,
     rule: RuleName = "bayes",
-    thresholds: Annotated[list[float], Field(min_length=1, description="Thresholds of the rule")] = DEFAULT_THRESHOLDS,
-    fixed: Annotated[list[int], Field(description="N of the fixed-N majority baselines")] = DEFAULT_FIXED,
+    thresholds: Annotated[
+        list[Annotated[float, Field(gt=0, allow_inf_nan=False)]],
+        Field(min_length=1, description="Thresholds of the rule"),
+    ] = DEFAULT_THRESHOLDS,
+    fixed: Annotated[
+        list[Annotated[int, Field(ge=1, le=100_000)]], Field(description="N of the fixed-N majority baselines")
+    ] = DEFAULT_FIXED,
     trials: Annotated[int, Field(ge=1, le=100_000, description="Monte Carlo trials")] = 100,
     max_samples: MaxSamples = 100,
     seed: Seed = 0,

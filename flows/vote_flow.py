@@ -10,6 +10,8 @@ from pydantic import Field
 
 from flows.parameters import (
     Alpha,
+    AnswerKind,
+    BatchSize,
     ChunkSize,
     Compat,
     ConfigPath,
@@ -46,8 +48,8 @@ async def vote_flow(
     threshold: Threshold = None,
     max_samples: MaxSamples = 32,
     batch_schedule: str | None = None,
-    batch: int | None = None,
-    answer_kind: str | None = None,
+    batch: BatchSize = None,
+    answer_kind: AnswerKind = None,
     alpha: Alpha = 0.3,
     compat: Compat = "chorus",
     max_tokens: MaxTokens = None,

@@ -11,6 +11,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError as AlembicError
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
@@ -92,6 +93,13 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
         raise ChorusError(f"database {redact_url(str(engine.url))}: {_first_line(exc)}") from None
 
 
+def _is_ours(revision: str) -> bool:
+    try:
+        return ScriptDirectory.from_config(_alembic_config()).get_revision(revision) is not None
+    except AlembicError:
+        return False
+
+
 def _is_current(engine: Engine) -> bool:
     try:
         return current_revision(engine) == head_revision()
@@ -123,10 +131,16 @@ def open_engine(url: str) -> Engine:
     """An engine whose schema is current: the cache upgrades itself on first use."""
     engine = make_engine(url)
     try:
-        if current_revision(engine) == head_revision():
-            return engine
+        revision = current_revision(engine)
     except SQLAlchemyError as exc:
         raise ChorusError(f"database {redact_url(url)}: {_first_line(exc)}") from None
+    if revision == head_revision():
+        return engine
+    if revision is not None and not _is_ours(revision):
+        raise ChorusError(
+            f"--db {redact_url(url)}: its schema is at Alembic revision {revision!r}, which is not chorus's "
+            "(another application's database?); give chorus a database of its own"
+        )
     try:
         lock = _migration_lock(engine)
         with lock:

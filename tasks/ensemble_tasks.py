@@ -26,11 +26,20 @@ from tasks.services.session import open_backend
 
 
 @task(name="load-replay-models")
-def load_replay_models(items: list[str]) -> tuple[list[str], list[list[ReplayProblem]]]:
-    named = parse_named_files(items)
+def load_replay_models(
+    items: list[str], order: list[str] | None = None, flag: str = "--replay"
+) -> tuple[list[str], list[list[ReplayProblem]]]:
+    """The models' recorded answers by name; with `order`, in that order (matched by name, never position)."""
+    named = dict(parse_named_files(items, flag))
+    if order is not None:
+        if set(named) != set(order):
+            raise ChorusError(
+                f"{flag}: need one file per model, matched by name ({', '.join(order)}); got {', '.join(named)}"
+            )
+        named = {n: named[n] for n in order}
     if len(named) < 2:
-        raise ChorusError("--replay: an ensemble needs at least two models")
-    return [n for n, _ in named], [load_replay(p) for _, p in named]
+        raise ChorusError(f"{flag}: an ensemble needs at least two models")
+    return list(named), [load_replay(p) for p in named.values()]
 
 
 @task(name="cached-distributions", retries=3, retry_delay_seconds=[2, 8, 30], retry_condition_fn=is_transient)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from storage.errors import ChorusError
+from tasks.algorithms.text_files import read_utf8
 
 
 @dataclass(frozen=True)
@@ -58,12 +59,7 @@ def _rows(path: Path, text: str) -> list[tuple[int, object]]:
 def load_dataset(path: str | Path, limit: int | None = None) -> list[Problem]:
     """All problems of a dataset file, or ChorusError with file:line of the first bad one."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ChorusError(f"--dataset {path}: file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ChorusError(f"--dataset {path}: cannot read ({exc})") from None
+    text = read_utf8(path, f"--dataset {path}")
     problems: list[Problem] = []
     seen: dict[str, int] = {}
     for lineno, row in _rows(path, text):

@@ -77,12 +77,12 @@ def _check_bounds(k: int, lower, upper, costs, budget) -> tuple[np.ndarray, np.n
     lo = np.zeros(k) if lower is None else np.asarray(lower, dtype=float)
     up = np.ones(k) if upper is None else np.asarray(upper, dtype=float)
     if lo.shape != (k,) or up.shape != (k,):
-        raise ChorusError(f"ensemble bounds: need {k} lower/upper values, one per model")
+        raise ChorusError(f"--lower/--upper: need {k} values each, one per model")
     if (lo < 0).any() or (up > 1).any() or (lo > up).any():
-        raise ChorusError("ensemble bounds: need 0 <= lower <= upper <= 1 for every model")
+        raise ChorusError("--lower/--upper: need 0 <= lower <= upper <= 1 for every model")
     if lo.sum() > 1 + TOL or up.sum() < 1 - TOL:
         raise ChorusError(
-            f"ensemble bounds infeasible: lower sums to {lo.sum():g}, upper to {up.sum():g}; weights must sum to 1"
+            f"--lower/--upper: infeasible, lower sums to {lo.sum():g}, upper to {up.sum():g}; weights sum to 1"
         )
     c = None
     if costs is not None:

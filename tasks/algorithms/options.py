@@ -36,6 +36,16 @@ def parse_floats(text: str | None, flag: str) -> list[float] | None:
     return values
 
 
+def parse_ints(text: str | None, flag: str) -> list[int] | None:
+    """`1,3,5` → [1, 3, 5]; None stays None. `1.5` is an error, never rounded."""
+    if text is None:
+        return None
+    try:
+        return [int(x) for x in text.split(",")]
+    except ValueError:
+        raise ChorusError(f"{flag} {text}: expected comma-separated whole numbers") from None
+
+
 def parse_weighted(models: list[str]) -> list[tuple[str, float]]:
     """`NAME` or `NAME=WEIGHT` → (name, weight); weights are normalised later."""
     out = []

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from storage.errors import ChorusError
+from tasks.algorithms.text_files import read_utf8
 
 
 @dataclass(frozen=True)
@@ -26,10 +27,7 @@ class ReplayProblem:
 def load_replay(path: str | Path) -> list[ReplayProblem]:
     """Read a replay file; a malformed line raises ChorusError naming file:line."""
     path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise ChorusError(f"{path}: cannot read replay file ({exc.strerror})") from None
+    lines = read_utf8(path, f"{path}: replay file").splitlines()
     problems: list[ReplayProblem] = []
     seen: set[str] = set()
     for lineno, line in enumerate(lines, start=1):
@@ -44,6 +42,8 @@ def load_replay(path: str | Path) -> list[ReplayProblem]:
             tokens = tuple(int(t) for _, t in pairs)
         except (ValueError, KeyError, TypeError) as exc:
             raise ChorusError(f"{where}: not a replay record ({type(exc).__name__}: {exc})") from None
+        if any(t < 0 for t in tokens):
+            raise ChorusError(f"{where}: problem {pid} has a negative token count")
         if pid in seen:
             raise ChorusError(f"{where}: duplicate problem_num {pid}")
         if not answers:

@@ -61,6 +61,7 @@ Differences from the authors' code (``compat="authors"`` reproduces theirs; chor
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -268,10 +269,20 @@ def make_rule(
         raise ChorusError(f"max_samples must be at least 1, got {max_samples}")
     if alpha <= 0:
         raise ChorusError(f"alpha must be positive, got {alpha}")
-    threshold = RULES[name]["threshold"] if threshold is None else float(threshold)
-    if name in ("fixed", "esc") and (threshold < 1 or threshold != int(threshold)):
-        raise ChorusError(f"the {name} rule's threshold is a sample count, got {threshold}")
+    threshold = RULES[name]["threshold"] if threshold is None else check_threshold(name, float(threshold))
     return StoppingRule(name, threshold, int(max_samples), float(alpha), compat)
+
+
+def check_threshold(name: str, threshold: float, flag: str = "--threshold") -> float:
+    """The threshold if it means something for rule `name`, else ChorusError naming `flag` and the value."""
+    where = f"{flag} {threshold:g}: the {name} rule's threshold"
+    if not math.isfinite(threshold) or threshold <= 0:
+        raise ChorusError(f"{where} must be a finite number > 0")
+    if name in ("fixed", "esc") and threshold != int(threshold):
+        raise ChorusError(f"{where} is a sample count (a whole number ≥ 1)")
+    if name == "beta" and not threshold < 1:
+        raise ChorusError(f"{where} is a probability (between 0 and 1)")
+    return threshold
 
 
 def _check_compat(compat: str) -> None:
@@ -287,6 +298,7 @@ __all__ = [
     "authors_draws",
     "beta_scores",
     "check_points",
+    "check_threshold",
     "make_rule",
     "plurality",
     "plurality_columns",

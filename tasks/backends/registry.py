@@ -15,11 +15,14 @@ embedded models, so that with no configuration at all `smollm2` just works:
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any
 
 from storage.errors import ChorusError
+from tasks.algorithms.text_files import read_utf8
+from tasks.backends.registry_schema import validate_entry
 from tasks.backends.spec import ModelSpec
 
 BACKEND_KINDS = ("sglang", "openai", "llamacpp", "replay")
@@ -50,29 +53,10 @@ DEFAULT_MODEL = "smollm2"
 
 
 def _spec(name: str, raw: dict[str, Any], where: str) -> ModelSpec:
-    known = set(ModelSpec.__dataclass_fields__) - {"name"}
-    unknown = set(raw) - known
-    if unknown:
-        raise ChorusError(f"{where}: model {name}: unknown key(s) {', '.join(sorted(unknown))}")
-    backend = raw.get("backend")
-    if backend not in BACKEND_KINDS:
-        raise ChorusError(f"{where}: model {name}: backend must be one of {', '.join(BACKEND_KINDS)}, got {backend!r}")
-    values = dict(raw)
-    if "endpoints" in values:
-        eps = values["endpoints"]
-        values["endpoints"] = tuple([eps] if isinstance(eps, str) else eps)
-    if backend == "replay" and not values.get("path"):
-        raise ChorusError(f'{where}: model {name}: a replay model needs path = "FILE.jsonl"')
-    if backend in ("sglang", "openai") and not values.get("endpoints"):
-        raise ChorusError(f'{where}: model {name}: backend {backend} needs endpoints = ["http://..."]')
-    if values.get("path") and backend == "replay" and not Path(values["path"]).is_absolute():
-        values["path"] = (
-            str((Path(where).parent / values["path"]).resolve()) if Path(where).is_file() else values["path"]
-        )
-    try:
-        return ModelSpec(name=name, **values)
-    except TypeError as exc:
-        raise ChorusError(f"{where}: model {name}: {exc}") from None
+    values = validate_entry(name, raw, where).spec_fields()
+    if values["backend"] == "replay" and not Path(values["path"]).is_absolute() and Path(where).is_file():
+        values["path"] = str((Path(where).parent / values["path"]).resolve())  # relative to the registry file
+    return ModelSpec(name=name, **values)
 
 
 def config_path(explicit: str | None = None) -> Path | None:
@@ -92,22 +76,21 @@ def load_registry(explicit: str | None = None) -> dict[str, ModelSpec]:
     if path is None:
         return registry
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ChorusError(f"--config {path}: cannot read ({exc.strerror})") from None
+        data = tomllib.loads(read_utf8(path, f"--config {path}"))
     except tomllib.TOMLDecodeError as exc:
-        raise ChorusError(f"{path}: not valid TOML ({exc})") from None
+        # The message ends "(at line L, column C)": lead with path:line like every other file error.
+        found = re.search(r"\(at line (\d+), column \d+\)", str(exc))
+        where = f"{path}:{found.group(1)}" if found else str(path)
+        raise ChorusError(f"{where}: not valid TOML ({exc})") from None
     models = data.get("models", {})
     if not isinstance(models, dict):
         raise ChorusError(f"{path}: [models] must be a table of model tables")
     for name, raw in models.items():
-        if not isinstance(raw, dict):
-            raise ChorusError(f"{path}: models.{name} must be a table")
         registry[name] = _spec(name, raw, str(path))
     return registry
 
 
-def resolve(registry: dict[str, ModelSpec], name: str) -> ModelSpec:
+def resolve(registry: dict[str, ModelSpec], name: str, flag: str = "--model") -> ModelSpec:
     if name not in registry:
-        raise ChorusError(f"--model {name}: unknown model (known: {', '.join(sorted(registry))})")
+        raise ChorusError(f"{flag} {name}: unknown model (known: {', '.join(sorted(registry))})")
     return registry[name]

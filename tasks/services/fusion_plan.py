@@ -32,8 +32,8 @@ def build_fusion_plan(
     """Resolve every model and validate every choice before anything is generated."""
     registry = load_registry(config)
 
-    def job(name: str, **overrides: object) -> SamplingJob:
-        spec = resolve(registry, name)
+    def job(name: str, flag: str = "--model", **overrides: object) -> SamplingJob:
+        spec = resolve(registry, name, flag)
         return SamplingJob(spec, model_fingerprint(spec), spec.sampling_params(**overrides))
 
     if judge and reward and select is None:
@@ -49,7 +49,7 @@ def build_fusion_plan(
         raise ChorusError("comparing fusion with Best-of-N needs --judge NAME")
     reward_job = None
     if reward:
-        spec = resolve(registry, reward)
+        spec = resolve(registry, reward, "--reward")
         if spec.backend != "sglang":
             raise ChorusError(f'--reward {reward}: reward models are served by SGLang (backend = "sglang")')
         if not spec.prompt_template or "{answer}" not in spec.prompt_template:
@@ -58,7 +58,7 @@ def build_fusion_plan(
                 "and {answer} (SGLang's /classify scores the text as given)"
             )
         reward_job = SamplingJob(spec, model_fingerprint(spec), REWARD_PARAMS)
-    fusor_job = job(fusor, max_tokens=fusor_max_tokens)
+    fusor_job = job(fusor, "--fusor", max_tokens=fusor_max_tokens)
     context = fusor_context or fusor_job.spec.n_ctx
     if context < 1:
         raise ChorusError(f"--fusor-context {context}: must be a positive number of tokens")
@@ -69,7 +69,7 @@ def build_fusion_plan(
         context_tokens=context,
         chars_per_token=chars_per_token,
         select=mode,
-        judge=job(judge, max_tokens=judge_max_tokens) if judge else None,
+        judge=job(judge, "--judge", max_tokens=judge_max_tokens) if judge else None,
         reward=reward_job,
         kind=kind,
         compare=compare_with_judge,

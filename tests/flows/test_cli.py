@@ -44,7 +44,7 @@ def test_bad_dataset_fails_with_file_and_line_and_writes_nothing(
     ("args", "fragments"),
     [
         (["--model", "gpt-9"], ("--model gpt-9", "unknown model")),
-        (["--temperature", "-2"], ("--temperature -2.0",)),
+        (["--temperature", "-2"], ("--temperature -2", "must be ≥ 0")),
         (["--max-tokens", "0"], ("--max-tokens 0",)),
         (["-n", "0"], ("-n 0",)),
         (["--dataset", "missing.jsonl"], ("missing.jsonl", "file not found")),

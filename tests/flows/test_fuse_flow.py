@@ -126,7 +126,7 @@ ARITH = str(EXAMPLES / "arithmetic.jsonl")
         (["--fusor-context", "300"], ("fusor context of 300 tokens is too small",)),
         (["--select", "judge"], ("--select judge needs --judge",)),
         (["--reward", "smollm2"], ("--reward smollm2", "SGLang")),
-        (["--fusor", "gpt-9"], ("--model gpt-9", "unknown model")),
+        (["--fusor", "gpt-9"], ("--fusor gpt-9", "unknown model")),
     ],
 )
 def test_bad_fuse_input_is_one_line_and_writes_nothing(tmp_path: Path, args: list[str], fragments: tuple) -> None:

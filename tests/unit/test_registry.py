@@ -37,11 +37,11 @@ def test_toml_registry_adds_models(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("toml", "message"),
     [
-        ('[models.x]\nbackend = "vllm"\n', "backend must be one of"),
-        ('[models.x]\nbackend = "sglang"\n', "needs endpoints"),
-        ('[models.x]\nbackend = "replay"\n', "needs path"),
-        ('[models.x]\nbackend = "openai"\nendpoints = ["http://a"]\ncolour = 1\n', r"unknown key\(s\) colour"),
-        ("[models\n", "not valid TOML"),
+        ('[models.x]\nbackend = "vllm"\n', "chorus.toml: models.x.backend: must be one of"),
+        ('[models.x]\nbackend = "sglang"\n', "chorus.toml: models.x: backend sglang needs endpoints"),
+        ('[models.x]\nbackend = "replay"\n', "chorus.toml: models.x: a replay model needs path"),
+        ('[models.x]\nbackend = "openai"\nendpoints = ["http://a"]\ncolour = 1\n', "models.x.colour: unknown key"),
+        ("[models\n", r"chorus.toml:1: not valid TOML"),
     ],
 )
 def test_bad_registry_is_one_clear_error(tmp_path: Path, toml: str, message: str) -> None:
