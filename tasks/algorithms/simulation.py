@@ -14,6 +14,7 @@ score) are memoised on the sorted count vector, which repeats a great deal acros
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -89,14 +90,34 @@ class _Table:
     bo_inf: float
 
 
-def _build_table(models: list[list[ReplayProblem]], weights: np.ndarray, key: Callable) -> tuple[_Table, int]:
+def _authors_pool(prob: ReplayProblem) -> tuple[tuple[str, ...], tuple[int, ...]]:
+    """What the authors' loader (``AnalysisData``) keeps of a problem: the samples with a non-blank answer.
+    With none left their sampler returns ("", 0) on every draw, so the pool is one blank of 0 tokens."""
+    kept = [(a, t) for a, t in zip(prob.answers, prob.tokens, strict=True) if a.strip()]
+    if not kept:
+        return ("",), (0,)
+    return tuple(a for a, _ in kept), tuple(t for _, t in kept)
+
+
+def _authors_gold(gold: str | None) -> str | None:
+    """Their loader's clean-up of the gold answer: no degree marks, \\dfrac → \\frac, outer spaces trimmed."""
+    if gold is None or not gold.strip():
+        return gold
+    return re.sub(r"\^\{\\circ\}|\^\\circ", "", gold).replace("\\dfrac", "\\frac").strip()
+
+
+def _build_table(
+    models: list[list[ReplayProblem]], weights: np.ndarray, key: Callable, authors: bool = False
+) -> tuple[_Table, int]:
     by_id = [{p.problem_id: p for p in model} for model in models]
     ids = [p.problem_id for p in models[0] if all(p.problem_id in m for m in by_id[1:])]
     dropped = len({pid for m in by_id for pid in m}) - len(ids)
     if not ids:
         raise ChorusError("simulate: the models' replay lists share no problem id")
-    rows = [[m[pid] for m in by_id] for pid in ids]
-    width = max(sum(len(p.answers) for p in row) for row in rows)
+    # authors mode samples from what their loader keeps (blank answers dropped); chorus draws everything
+    rows = [[_authors_pool(m[pid]) if authors else (m[pid].answers, m[pid].tokens) for m in by_id] for pid in ids]
+    golds = [_authors_gold(by_id[0][pid].gold) if authors else by_id[0][pid].gold for pid in ids]
+    width = max(sum(len(answers) for answers, _ in row) for row in rows)
     ans = np.full((len(ids), width), -1, dtype=np.int32)
     tok = np.zeros((len(ids), width), dtype=np.int64)
     offset = np.zeros((len(models), len(ids)), dtype=np.int64)
@@ -107,20 +128,20 @@ def _build_table(models: list[list[ReplayProblem]], weights: np.ndarray, key: Ca
         seen: dict[str, int] = {}
         votes: list[float] = []
         pos = 0
-        for m, prob in enumerate(row):
-            offset[m, i], length[m, i] = pos, len(prob.answers)
-            for a, t in zip(prob.answers, prob.tokens, strict=True):
+        for m, (answers, tokens) in enumerate(row):
+            offset[m, i], length[m, i] = pos, len(answers)
+            for a, t in zip(answers, tokens, strict=True):
                 k = key(a)
                 if k is not None:
                     j = seen.setdefault(k, len(seen))
                     if j == len(votes):
                         votes.append(0.0)
-                    votes[j] += weights[m] / len(prob.answers)
+                    votes[j] += weights[m] / len(answers)
                     ans[i, pos] = j
                 tok[i, pos] = t
                 pos += 1
         vocab = max(vocab, len(seen))
-        g = key(row[0].gold) if row[0].gold is not None else None
+        g = key(golds[i]) if golds[i] is not None else None
         gold[i] = seen.get(g, -2) if g is not None else -2
         # the infinite-sample vote: argmax of Σ wᵢ pᵢ(a); np.argmax keeps the earliest-seen of ties
         correct += bool(votes) and int(np.argmax(votes)) == gold[i]
@@ -321,7 +342,7 @@ def simulate(
     if any(not 1 <= int(n) <= max_samples for n in fixed):
         raise ChorusError(f"simulate: every fixed N must lie in 1..max_samples={max_samples}, got {list(fixed)}")
     rules = [make_rule(rule, t, max_samples, alpha, compat) for t in thresholds]
-    table, dropped = _build_table(models, w, key)
+    table, dropped = _build_table(models, w, key, authors=compat == "authors")
     cache = _StatCache(rules[0]) if rules and rules[0].count_based else None
     rng = np.random.default_rng(seed)
 

@@ -35,9 +35,13 @@ Differences from the authors' code (``compat="authors"`` reproduces theirs; chor
    near 2000 and then *falls* as evidence grows; chorus never saturates ([50, 1] → BF ≈ 2e15).
 4. Multiplier: chorus uses s (distinct answers seen); the authors use s + 1 (the unknown bucket).
 5. BF = 0 when no draw agrees (authors); chorus has no such case.
-6. No answer yet: the authors' BF is +inf when only the unknown bucket exists, so a problem whose
-   first sample has no answer stops at once and predicts "unknown" (always wrong); chorus keeps
-   sampling (BF = 0).
+6. Blank answers: the authors' loader (``AnalysisData`` in ``boinf/ensemble_utils.py``) drops every
+   empty or null answer from ``all_answers`` and ``answer_counts`` when it reads a file, so their rule
+   never sees a blank sample and never stops on one. Compat mode replays the same pools (blanks removed;
+   a problem with only blanks gives ("", 0 tokens) on every draw, as their sampler's fallback does, so
+   it stops at n = 1 on their BF = +inf and predicts "unknown", always wrong). In a live ``vote`` the
+   blanks cannot be removed in advance: compat mode there never stops on a state with no vote yet.
+   chorus counts a blank as a sample without a vote (it was paid for) and keeps sampling.
 7. Check points: the authors check after every sample when N_max ≤ 100, else only at
    n ∈ {1, 2, 4, 8, 16, 24, 32, 40, 60, 80, 100, 120, 140, …}; chorus checks after every sample
    (a live flow checks after every batch).
@@ -48,12 +52,11 @@ Differences from the authors' code (``compat="authors"`` reproduces theirs; chor
    distribution; differences between thresholds are less noisy.
 10. Ties at the top: the authors' ``np.argmax(counts)`` picks the first tied bucket in insertion
     order; its probability of winning is symmetric, so the exact p₀ does not depend on the choice.
-11. Bo∞ (simulator): the authors take the plurality of a file's ``answer_counts``, where the empty
-    string is an answer and ties go to the file's key order; chorus ignores no-answers and breaks ties
-    by first appearance in ``all_answers``. Same figures for MATH500 gpt-oss-20b (0.960), AIME2024
-    Qwen3-30B-A3B-Thinking-2507 (0.933), GPQA Qwen3-30B (0.732); different where "" is the plurality
-    of some problem (e.g. MATH500 EXAONE-Deep-32B: 0.962 here, 0.960 by their rule; the paper reports
-    0.962) and where ties decide (AIME2024 MetaStone-S1-32B: 0.867 here, 0.833–0.900 by tie rule).
+11. Bo∞ (simulator): the authors take the plurality of each file's ``answer_counts`` after their loader
+    (blanks removed, ``^\\circ`` and ``\\dfrac`` variants merged, ties to the file's key order); chorus
+    takes the plurality of ``all_answers`` (no-answers ignored, ties to first appearance; authors mode
+    weights a mixture by answered samples only, as they do). On all 24 shared files the two give the
+    same Bo∞ (their answer_counts are the counts of all_answers, in first-appearance order).
 12. Simulator shortcut (authors mode): a row whose chance of reaching the lowest open threshold is
     provably < 1e-12 (pairwise bound on p₀) is not drawn at that check; expected changed decisions in
     a 100-trial MATH500 run are < 1e-5. The chorus shortcut (an upper bound on BF) changes nothing.
@@ -241,7 +244,10 @@ class StoppingRule:
         """(stop, score) per problem: stop when score ≥ threshold (ESC: score 1) or n ≥ max_samples."""
         score = self.score(state, rng)
         bar = 1.0 if self.name == "esc" else self.threshold
-        return (score >= bar) | (np.asarray(state.n) >= self.max_samples), score
+        hit = score >= bar
+        if self.name == "bayes" and self.compat == "authors":
+            hit &= np.asarray(state.counts).sum(axis=1) > 0  # their loader never lets a blank reach the rule
+        return hit | (np.asarray(state.n) >= self.max_samples), score
 
 
 RULES: dict[str, dict[str, float]] = {
