@@ -11,7 +11,7 @@ from rich.table import Table
 
 from chorus.cli_common import ConfigOpt, DbOpt, JsonOpt, app, out, preflight, print_summary, quiet_prefect_console
 from storage.errors import ChorusError
-from tasks.algorithms.options import parse_floats
+from tasks.algorithms.options import parse_floats, parse_named_files
 
 
 @app.command()
@@ -105,9 +105,11 @@ def vote(
 
 @app.command()
 def simulate(
-    replay: Annotated[list[str], typer.Option("--replay", help="Recorded-answers JSONL; repeat for a mixture.")],
+    replay: Annotated[
+        list[str], typer.Option("--replay", help="[NAME=]FILE of recorded answers; repeat for a mixture.")
+    ],
     weights: Annotated[
-        str | None, typer.Option("--weights", help="w1,w2,... one per --replay (default equal).")
+        str | None, typer.Option("--weights", help="w1,w2,... one per --replay, in its order (default equal).")
     ] = None,
     rule: Annotated[str, typer.Option("--rule")] = "bayes",
     thresholds: Annotated[str, typer.Option("--thresholds")] = "2,5,10,30,100,300",
@@ -133,7 +135,7 @@ def simulate(
         raise ChorusError(f"--weights {weights}: {len(w)} weights for {len(replay)} --replay files")
     ths = parse_floats(thresholds, "--thresholds") or []
     fx = [int(x) for x in parse_floats(fixed, "--fixed") or []]
-    for path in replay:
+    for _, path in parse_named_files(replay):  # two files of one model name: an error here
         load_replay(path)  # bad files fail here, in one line, before Prefect starts
 
     from flows.simulate_flow import simulate_flow

@@ -54,7 +54,7 @@ def ensemble(
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Choose model weights so the weighted mixture's majority is right on the most problems (MILP)."""
-    from tasks.algorithms.options import ANSWER_KEYS, parse_named_files
+    from tasks.algorithms.options import ANSWER_KEYS, match_named_files, parse_named_files
     from tasks.algorithms.replay_files import load_replay
 
     if bool(replay) == bool(dataset):
@@ -67,12 +67,17 @@ def ensemble(
         named = parse_named_files(replay)
         if len(named) < 2:
             raise ChorusError("--replay: an ensemble needs at least two models")
-        for _, path in parse_named_files([*replay, *(test or [])]):
-            load_replay(path)
+        trained = [n for n, _ in named]
     else:
         if not model or len(model) < 2:
             raise ChorusError("--model: an ensemble needs at least two models")
-        preflight(model, dataset=dataset or "", limit=limit, config=config, db=db)
+        named, trained = [], list(model)
+    # test files go with trained models by name (a test file and its model's training file share one)
+    tests = match_named_files(trained, test, "--test") if test else []
+    for _, path in [*named, *tests]:
+        load_replay(path)
+    if not replay:
+        preflight(model or [], dataset=dataset or "", limit=limit, config=config, db=db)
 
     from tasks.algorithms.ensemble_weights import check_bounds
 

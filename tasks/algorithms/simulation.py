@@ -50,7 +50,8 @@ class SimulationResult:
          "bo_inf_accuracy": float,
          "adaptive": [{"setting": threshold, "accuracy", "accuracy_se", "mean_samples",
                        "mean_samples_se", "mean_tokens", "mean_tokens_se"}, ...],  # thresholds' order
-         "fixed":    [{"setting": N, ...same keys}, ...]}                          # fixed' order
+         "fixed":    [{"setting": N, ...same keys}, ...],                         # fixed' order
+         "models": [str, ...]}  # model names (the flow runs models in name order; weights go with them)
 
     Accuracy is the fraction of problems whose vote equals the gold answer; samples and completion
     tokens are per problem (tokens: sum over the drawn samples up to the stop).
@@ -68,6 +69,7 @@ class SimulationResult:
     bo_inf_accuracy: float
     adaptive: list[CurvePoint] = field(default_factory=list)
     fixed: list[CurvePoint] = field(default_factory=list)
+    models: list[str] = field(default_factory=list)  # names of the mixture's models, in `weights` order
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
