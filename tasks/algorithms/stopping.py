@@ -16,6 +16,9 @@ bayes      Bo∞ Bayes factor ≥ B (:mod:`tasks.algorithms.bayes_factor`)      
 fixed      n ≥ N (plain majority of N samples)                          N
 beta       Adaptive-Consistency: P(p₁ > p₂) under Beta(N₁+1, N₂+1) ≥ t  t, default 0.95
 esc        ESC: the last window of w samples is one (non-empty) answer  w, default 5
+gain       1/G ≥ T, G = E[max share − leader's share] under the DP      T, default 100
+           posterior: expected accuracy left to gain
+           (:mod:`tasks.algorithms.stopping_gain`)
 =========  ===========================================================  =======================
 
 Votes: ``None`` (or the empty string) is "no answer" and is not a vote, but it is a sample (it costs
@@ -79,6 +82,7 @@ from tasks.algorithms.bayes_factor import (
     bayes_factor_bounds,
     bayes_factors,
 )
+from tasks.algorithms.stopping_gain import inverse_gain
 
 COMPAT_MODES = ("chorus", "authors")
 _AUTHORS_BASE_POINTS = (1, 2, 4, 8, 16, 24, 32, 40, 60, 80, 100)
@@ -172,7 +176,7 @@ def window_unanimous(last: np.ndarray, window: int) -> np.ndarray:
 class StoppingRule:
     """A stopping rule: ``should_stop(state) -> (stop, score)``; see the module docstring's table.
 
-    Rules whose score depends only on the sorted vote counts (``bayes``, ``beta``) also expose
+    Rules whose score depends only on the sorted vote counts (``bayes``, ``beta``, ``gain``) also expose
     ``count_stat`` (deterministic, cacheable per count vector) and ``finish`` (turns it into the score;
     only the authors' Monte Carlo rule is random) so the simulator can memoise.
     """
@@ -190,7 +194,7 @@ class StoppingRule:
 
     @property
     def count_based(self) -> bool:
-        return self.name in ("bayes", "beta")
+        return self.name in ("bayes", "beta", "gain")
 
     def check_points(self) -> np.ndarray:
         """The n at which the simulator evaluates the rule (ESC: ends of its non-overlapping windows)."""
@@ -205,6 +209,8 @@ class StoppingRule:
     def count_stat(self, sorted_counts: np.ndarray) -> np.ndarray:
         if self.name == "beta":
             return beta_scores(sorted_counts)
+        if self.name == "gain":
+            return inverse_gain(sorted_counts, self.alpha)
         if self.compat == "authors":
             return authors_p_not_mode(sorted_counts, self.alpha)
         return bayes_factors(sorted_counts, self.alpha)
@@ -255,6 +261,7 @@ RULES: dict[str, dict[str, float]] = {
     "fixed": {"threshold": 10.0},
     "beta": {"threshold": 0.95},
     "esc": {"threshold": 5.0},
+    "gain": {"threshold": 100.0},
 }
 """Rule names and their default thresholds (see the module docstring for what each threshold means)."""
 
@@ -270,6 +277,8 @@ def make_rule(
     if name not in RULES:
         raise ChorusError(f"unknown stopping rule {name!r}; choose one of {', '.join(RULES)}")
     _check_compat(compat)
+    if compat == "authors" and name == "gain":
+        raise ChorusError(f"--compat authors is the authors' bayes rule; the {name} rule has no authors mode")
     if max_samples < 1:
         raise ChorusError(f"max_samples must be at least 1, got {max_samples}")
     if alpha <= 0:
