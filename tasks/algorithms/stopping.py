@@ -82,7 +82,7 @@ from tasks.algorithms.bayes_factor import (
     bayes_factor_bounds,
     bayes_factors,
 )
-from tasks.algorithms.stopping_gain import inverse_gain
+from tasks.algorithms.stopping_gain import gain_lower_bound, inverse_gain
 
 COMPAT_MODES = ("chorus", "authors")
 _AUTHORS_BASE_POINTS = (1, 2, 4, 8, 16, 24, 32, 40, 60, 80, 100)
@@ -222,12 +222,16 @@ class StoppingRule:
 
     def screen(self, sorted_counts: np.ndarray, need: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(provisional scores, rows that need the exact score) for rows that can stop only at a score
-        ≥ ``need``. Chorus Bayes: rows whose cheap upper bound is below ``need`` keep the bound, so
-        no decision changes. Authors: rows whose chance of reaching ``need`` is < 1e-12 (bounded with
+        ≥ ``need``. Chorus Bayes and gain: rows whose cheap upper bound is below ``need`` keep the
+        bound, so no decision changes. Authors: rows whose chance of reaching ``need`` is < 1e-12 (bounded with
         the pairwise p₀) keep 0. Other rules: every row needs its exact score."""
         rows = np.arange(sorted_counts.shape[0])
         if self.name == "bayes" and self.compat == "chorus":
             bound = bayes_factor_bounds(sorted_counts, self.alpha)
+            return bound, rows[bound >= need]
+        if self.name == "gain":  # 1/G ≤ 1/(pairwise lower bound on G): rows below need cannot stop
+            with np.errstate(divide="ignore"):
+                bound = 1.0 / gain_lower_bound(sorted_counts, self.alpha)
             return bound, rows[bound >= need]
         if self.name == "bayes":
             chance = authors_stop_chance_bound(sorted_counts, need, self.alpha, self.max_samples)

@@ -23,6 +23,7 @@ it per count vector).
 from __future__ import annotations
 
 import numpy as np
+from scipy import special
 
 from tasks.algorithms.bayes_factor import p_not_mode
 
@@ -55,3 +56,19 @@ def inverse_gain(counts: np.ndarray, alpha: float = 0.3) -> np.ndarray:
     """The ``gain`` rule's score 1/G (higher = more confident, as every rule's score; inf when G = 0)."""
     with np.errstate(divide="ignore"):
         return 1.0 / expected_gain(counts, alpha)
+
+
+def gain_lower_bound(counts: np.ndarray, alpha: float = 0.3) -> np.ndarray:
+    """A cheap lower bound on G: E[(p₂ − p₁)⁺] for the runner-up alone (the unseen mass when s = 1),
+    since max_a p_a ≥ p₂. By size-biasing, with A = Σ a and P(p₂ > p₁) = I_½(a₁, a₂) (pairwise Beta):
+    E[(p₂ − p₁)⁺] = (a₂/A)·I_½(a₁, a₂+1) − (a₁/A)·I_½(a₁+1, a₂). Rows with no votes give 1."""
+    srt = -np.sort(-np.asarray(counts, dtype=float), axis=1)
+    if srt.shape[1] == 0:
+        return np.ones(srt.shape[0])
+    a1 = srt[:, 0]
+    a2 = np.where(srt[:, 1] > 0, srt[:, 1], alpha) if srt.shape[1] > 1 else np.full(a1.shape, alpha)
+    total = srt.sum(axis=1) + alpha
+    live = a1 > 0
+    safe = np.where(live, a1, 1.0)
+    lb = (a2 / total) * special.betainc(safe, a2 + 1.0, 0.5) - (safe / total) * special.betainc(safe + 1.0, a2, 0.5)
+    return np.where(live, np.clip(lb, 0.0, 1.0), 1.0)
