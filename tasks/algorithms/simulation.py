@@ -219,6 +219,7 @@ def simulate(
     seed: int,
     alpha: float = 0.3,
     compat: str = "chorus",
+    drop_blanks: bool = False,
     weights: Sequence[float] | None = None,
     mixtures: list[list[ReplayProblem]] | None = None,
     key: Callable[[str], str | None] = default_key,
@@ -230,6 +231,8 @@ def simulate(
     mixtures: other models' replay lists for a weighted mixture; the models are
         ``[problems, *mixtures]``, aligned on problem_id (problems missing from any model are dropped
         and counted), and ``weights`` (default equal) gives one weight per model.
+    drop_blanks: sample from what the authors' loader keeps (blank answers removed, as ``compat="authors"``
+        always does) with any rule: a blank then costs neither a sample nor tokens (bench comparisons).
     key: maps a recorded answer to the string that is voted on and compared with the gold answer
         (pass the canonicaliser); None = no answer. The default keeps raw strings, "" = no answer.
     A problem whose gold answer is None (or maps to None) counts as wrong.
@@ -244,7 +247,7 @@ def simulate(
     if any(not 1 <= int(n) <= max_samples for n in fixed):
         raise ChorusError(f"simulate: every fixed N must lie in 1..max_samples={max_samples}, got {list(fixed)}")
     rules = [make_rule(rule, t, max_samples, alpha, compat) for t in thresholds]
-    table, dropped = build_table(models, w, key, authors=compat == "authors")
+    table, dropped = build_table(models, w, key, authors=compat == "authors" or drop_blanks)
     cache = StatCache(rules[0]) if rules and rules[0].count_based else None
     rng = np.random.default_rng(seed)
 

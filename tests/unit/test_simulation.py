@@ -90,6 +90,8 @@ def test_authors_mode_never_draws_a_blank_their_loader_dropped() -> None:
     assert authors.mean_tokens == pytest.approx(5 * authors.mean_samples)
     assert authors.mean_samples < 4
     assert chorus.mean_samples > 10  # about nine blanks per vote
+    dropped = simulate(problems, drop_blanks=True, **kw).adaptive[0]  # the chorus rule on their pools
+    assert dropped.accuracy == 1.0 and dropped.mean_samples < 4
 
 
 def test_authors_gold_is_cleaned_as_their_loader_does() -> None:
