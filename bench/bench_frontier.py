@@ -1,20 +1,20 @@
-"""Bo∞ per model and the sample-efficiency frontier, chorus rule vs the authors' rule (issue 3).
+"""Sample- and token-efficiency frontier of every stopping rule vs the authors' rule (issues 3 and 9).
 
-    CHORUS_HOME=$(mktemp -d) .venv/bin/python bench/bench_frontier.py [--trials 100] [--max-samples 100]
-        [--json OUT] [FILES...]
+    CHORUS_HOME=$(mktemp -d) .venv/bin/python bench/bench_frontier.py [--trials 300] [--max-samples 100]
+        [--rules authors,bayes,gain] [--json OUT] [--plots DIR] [FILES...]
 
-For every recorded-answers file (default: all of ../shared/data/boinf, raw keys as the paper):
+For every recorded-answers file (default: all of ../shared/data/boinf, raw keys as the paper), each
+rule runs its curve over a dense threshold grid (same seed, N_max 100). "authors" is the authors'
+published rule with their loader (``compat="authors"``, blanks dropped: the corrected mode of issue 9).
 
-* Bo∞ accuracy (plurality of all recorded answers, `SimulationResult.bo_inf_accuracy`);
-* the adaptive Bayes-factor curve (accuracy vs mean samples) over a dense threshold grid, for
-  `compat="chorus"` (the default rule) and `compat="authors"` (their published code), same seed;
-* target = Bo∞ − 0.001 (within 0.1 point). samples(rule, a) = the least mean samples at which the
-  rule's curve reaches accuracy a (linear interpolation between grid points on the running-max
-  envelope of the curve; None if never reached). The goal (issue 3): samples(chorus, target) ≤
-  0.75 × samples(authors, target).
-* Because the target is often not reachable with N_max = 100 (not even by fixed N = 100), the
-  comparison is also made at a* = min(target, the highest accuracy both rules reach): ratio =
-  samples(chorus, a*) / samples(authors, a*).
+* a* = the highest accuracy that every compared rule's curve reaches; target = a* − 0.005 (so that
+  Monte Carlo noise does not decide).
+* samples(rule) / tokens(rule) = the least mean samples / mean tokens per problem at which the rule's
+  accuracy envelope (running maximum over the curve sorted by cost) reaches the target, by linear
+  interpolation between grid points; its s.e. is interpolated from the two points' s.e.
+* ratio = samples(rule) / samples(authors), and the same for tokens. Goal (issue 9): ≤ 0.75 for samples
+  and tokens on ≥ 20 of 24 files, > 1.0 on none.
+* --plots DIR: accuracy vs mean tokens per file, every rule.
 """
 
 from __future__ import annotations
@@ -29,97 +29,128 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tasks.algorithms.replay_files import load_replay  # noqa: E402
-from tasks.algorithms.simulation import simulate  # noqa: E402
+from tasks.algorithms.simulation import CurvePoint, simulate  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "boinf"
-THRESHOLDS = [1.5, 2, 3, 5, 7, 10, 15, 20, 30, 50, 100, 200, 300, 1000, 3000, 10_000, 100_000, 1_000_000]
+BAYES = [1.5, 2, 3, 5, 7, 10, 15, 20, 30, 50, 100, 200, 300, 1000, 3000, 10_000, 100_000, 1_000_000]
+GAIN = [2, 3, 5, 7, 10, 15, 20, 30, 50, 70, 100, 150, 200, 300, 500, 1000, 3000, 10_000, 100_000]
+RULES = {  # label: (rule name, compat, thresholds, blanks dropped as the authors' loader does)
+    "authors": ("bayes", "authors", BAYES, True),
+    "bayes": ("bayes", "chorus", BAYES, False),
+    "gain": ("gain", "chorus", GAIN, False),
+    "gain-noblank": ("gain", "chorus", GAIN, True),  # same accounting as "authors": blanks cost nothing
+}
 
 
-def samples_to_reach(curve: list[tuple[float, float]], target: float) -> float | None:
-    """Least mean samples at which the (samples, accuracy) curve reaches target (running-max envelope)."""
-    pts = sorted(curve)
-    best_acc, prev = -1.0, None
-    for s, a in pts:
-        if a >= target:
-            if prev is None or prev[1] >= target:
-                return s
-            s0, a0 = prev
-            return s0 + (s - s0) * (target - a0) / (a - a0)
-        if a > best_acc:
-            best_acc, prev = a, (s, a)
+def cost_to_reach(points: list[CurvePoint], target: float, cost: str) -> tuple[float, float] | None:
+    """(least mean cost, its s.e.) at which the accuracy envelope reaches target; None if never."""
+    pts = sorted(points, key=lambda p: getattr(p, f"mean_{cost}"))
+    best: CurvePoint | None = None
+    for p in pts:
+        c, se = getattr(p, f"mean_{cost}"), getattr(p, f"mean_{cost}_se")
+        if p.accuracy >= target:
+            if best is None:
+                return c, se
+            c0, se0 = getattr(best, f"mean_{cost}"), getattr(best, f"mean_{cost}_se")
+            f = (target - best.accuracy) / (p.accuracy - best.accuracy)
+            return c0 + f * (c - c0), se0 + f * (se - se0)
+        if best is None or p.accuracy > best.accuracy:
+            best = p
     return None
 
 
-def run_file(path: Path, trials: int, max_samples: int) -> dict:
+def run_file(path: Path, rules: list[str], trials: int, max_samples: int) -> dict:
     problems = load_replay(path)
-    out: dict = {"file": path.name, "problems": len(problems)}
-    curves = {}
-    for compat in ("chorus", "authors"):
+    out: dict = {"file": path.stem.removeprefix("analysis_"), "problems": len(problems), "rules": {}}
+    curves: dict[str, list[CurvePoint]] = {}
+    for label in rules:
+        name, compat, grid, drop = RULES[label]
         t0 = time.perf_counter()
-        res = simulate(
-            problems,
-            rule="bayes",
-            thresholds=THRESHOLDS,
-            fixed=[1, 100],
-            trials=trials,
-            max_samples=max_samples,
-            seed=0,
-            compat=compat,
-        )
-        out[f"{compat}_seconds"] = round(time.perf_counter() - t0, 2)
+        kw = {"trials": trials, "max_samples": max_samples, "seed": 0, "compat": compat, "drop_blanks": drop}
+        res = simulate(problems, rule=name, thresholds=grid, fixed=[], **kw)
+        curves[label] = res.adaptive
         out["bo_inf"] = res.bo_inf_accuracy
-        out["fixed_N_max"] = res.fixed[-1].accuracy
-        curves[compat] = [(p.mean_samples, p.accuracy) for p in res.adaptive]
-        out[f"{compat}_curve"] = [
-            {"B": p.setting, "acc": round(p.accuracy, 4), "samples": round(p.mean_samples, 2)} for p in res.adaptive
-        ]
-        out[f"{compat}_max_acc"] = max(a for _, a in curves[compat])
-    target = out["bo_inf"] - 0.001
-    out["target"] = target
-    sc, sa = samples_to_reach(curves["chorus"], target), samples_to_reach(curves["authors"], target)
-    out["chorus_samples_at_target"], out["authors_samples_at_target"] = sc, sa
-    out["ratio_at_target"] = None if sc is None or sa is None else sc / sa
-    a_star = min(target, out["chorus_max_acc"], out["authors_max_acc"])
-    out["a_star"] = a_star
-    sc2, sa2 = samples_to_reach(curves["chorus"], a_star), samples_to_reach(curves["authors"], a_star)
-    out["chorus_samples_at_a_star"], out["authors_samples_at_a_star"] = sc2, sa2
-    out["ratio_at_a_star"] = sc2 / sa2 if sc2 and sa2 else None
+        curve = [p.__dict__ for p in res.adaptive]
+        out["rules"][label] = {"seconds": round(time.perf_counter() - t0, 1), "curve": curve}
+    a_star = min(max(p.accuracy for p in c) for c in curves.values())
+    out["a_star"], out["target"] = a_star, a_star - 0.005
+    for label, c in curves.items():
+        for cost in ("samples", "tokens"):
+            out["rules"][label][cost] = cost_to_reach(c, out["target"], cost)
+    base = out["rules"].get("authors")
+    for label in rules:
+        r = out["rules"][label]
+        for cost in ("samples", "tokens"):
+            ok = base and base[cost] and r[cost]
+            r[f"{cost}_ratio"] = r[cost][0] / base[cost][0] if ok else None
     return out
 
 
-def fmt(x: float | None, nd: int = 2) -> str:
-    return "—" if x is None else f"{x:.{nd}f}"
+def plot_file(res: dict, directory: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=100)
+    for label, r in res["rules"].items():
+        pts = sorted(r["curve"], key=lambda p: p["mean_tokens"])
+        ax.plot([p["mean_tokens"] for p in pts], [p["accuracy"] for p in pts], marker=".", label=label)
+    ax.axhline(res["target"], color="gray", ls=":", lw=1, label=f"target a*−0.005 = {res['target']:.4f}")
+    ax.axhline(res["bo_inf"], color="k", ls="--", lw=1, label=f"Bo∞ = {res['bo_inf']:.3f}")
+    ax.set_xscale("log")
+    ax.set_xlabel("mean completion tokens per problem")
+    ax.set_ylabel("accuracy")
+    ax.set_title(res["file"], fontsize=9)
+    ax.legend(fontsize=7, loc="lower right")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    directory.mkdir(parents=True, exist_ok=True)
+    fig.savefig(directory / f"frontier_{res['file']}.png")
+    plt.close(fig)
+
+
+def fmt(v: tuple[float, float] | None, nd: int = 2) -> str:
+    return "—" if v is None else f"{v[0]:.{nd}f} ± {v[1]:.{nd}f}"
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("files", nargs="*", type=Path)
-    ap.add_argument("--trials", type=int, default=100)
+    ap.add_argument("--trials", type=int, default=300)
     ap.add_argument("--max-samples", type=int, default=100)
+    ap.add_argument("--rules", default="authors,bayes,gain")
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--plots", type=Path)
     args = ap.parse_args()
+    rules = args.rules.split(",")
     files = args.files or sorted(DATA.glob("analysis_*.jsonl"))
+    others = [r for r in rules if r != "authors"]
+    head = ["file", "Bo∞", "a*", *[f"{r} samples" for r in rules], *[f"{r} tokens (k)" for r in rules]]
+    head += [f"{r} ratio s / t" for r in others]
+    print("| " + " | ".join(head) + " |\n|" + "---|" * len(head))
     rows = []
-    print(
-        "| file | problems | Bo∞ | fixed N=100 | best acc chorus / authors | samples to Bo∞−0.001 chorus / authors "
-        "| ratio | a* | samples at a* chorus / authors | ratio at a* | s chorus/authors |"
-    )
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for f in files:
-        r = run_file(f, args.trials, args.max_samples)
+        r = run_file(f, rules, args.trials, args.max_samples)
         rows.append(r)
-        name = f.stem.removeprefix("analysis_")
-        print(
-            f"| {name} | {r['problems']} | {r['bo_inf']:.3f} | {r['fixed_N_max']:.4f} | "
-            f"{r['chorus_max_acc']:.4f} / {r['authors_max_acc']:.4f} | "
-            f"{fmt(r['chorus_samples_at_target'])} / {fmt(r['authors_samples_at_target'])} | "
-            f"{fmt(r['ratio_at_target'])} | {r['a_star']:.4f} | "
-            f"{fmt(r['chorus_samples_at_a_star'])} / {fmt(r['authors_samples_at_a_star'])} | "
-            f"{fmt(r['ratio_at_a_star'])} | {r['chorus_seconds']}/{r['authors_seconds']} |",
-            flush=True,
-        )
+        if args.plots:
+            plot_file(r, args.plots)
+        cells = [r["file"], f"{r['bo_inf']:.3f}", f"{r['a_star']:.4f}"]
+        cells += [fmt(r["rules"][x]["samples"]) for x in rules]
+        tok = [r["rules"][x]["tokens"] for x in rules]
+        cells += [fmt(None if t is None else (t[0] / 1e3, t[1] / 1e3), 1) for t in tok]
+        for x in others:
+            sr, tr = r["rules"][x]["samples_ratio"], r["rules"][x]["tokens_ratio"]
+            cells.append("—" if sr is None else f"{sr:.2f} / {tr:.2f}")
+        print("| " + " | ".join(cells) + " |", flush=True)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))
+    for x in others:
+        sr = [r["rules"][x]["samples_ratio"] for r in rows]
+        tr = [r["rules"][x]["tokens_ratio"] for r in rows]
+        met = sum(1 for s, t in zip(sr, tr, strict=True) if s is not None and s <= 0.75 and t <= 0.75)
+        over = sum(1 for s, t in zip(sr, tr, strict=True) if s is None or s > 1 or t > 1)
+        print(f"{x}: ratio ≤ 0.75 (samples and tokens) on {met}/{len(rows)} files; > 1.0 (or none) on {over}")
 
 
 if __name__ == "__main__":

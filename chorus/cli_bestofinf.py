@@ -23,7 +23,7 @@ from chorus.cli_common import (
 from chorus.input_checks import check_existing_database, check_output_file, check_replay_files
 from chorus.validation import check_flow_parameters
 from storage.errors import ChorusError
-from tasks.algorithms.options import parse_floats
+from tasks.algorithms.options import parse_floats, parse_named_files
 
 
 @app.command()
@@ -32,7 +32,7 @@ def vote(
     model: Annotated[
         list[str] | None, typer.Option("--model", help="NAME or NAME=WEIGHT; repeat for a weighted mixture.")
     ] = None,
-    rule: Annotated[str, typer.Option("--rule", help="bayes | fixed | beta | esc")] = "bayes",
+    rule: Annotated[str, typer.Option("--rule", help="bayes | fixed | beta | esc | gain")] = "bayes",
     threshold: Annotated[
         float | None,
         typer.Option(
@@ -132,11 +132,13 @@ def vote(
 
 @app.command()
 def simulate(
-    replay: Annotated[list[str], typer.Option("--replay", help="Recorded-answers JSONL; repeat for a mixture.")],
+    replay: Annotated[
+        list[str], typer.Option("--replay", help="[NAME=]FILE of recorded answers; repeat for a mixture.")
+    ],
     weights: Annotated[
-        str | None, typer.Option("--weights", help="w1,w2,... one per --replay (default equal).")
+        str | None, typer.Option("--weights", help="w1,w2,... one per --replay, in its order (default equal).")
     ] = None,
-    rule: Annotated[str, typer.Option("--rule")] = "bayes",
+    rule: Annotated[str, typer.Option("--rule", help="bayes | fixed | beta | esc | gain")] = "bayes",
     thresholds: Annotated[str, typer.Option("--thresholds")] = "2,5,10,30,100,300",
     fixed: Annotated[str, typer.Option("--fixed")] = "1,3,5,10,30,100",
     trials: Annotated[int, typer.Option("--trials")] = 100,
@@ -153,7 +155,6 @@ def simulate(
     plot: Annotated[str | None, typer.Option("--plot", help="Write accuracy vs mean samples to this PNG.")] = None,
 ) -> None:
     """Monte Carlo adaptive vs fixed-N majority over recorded answers (a Prefect flow run)."""
-    from pathlib import Path
 
     from flows.simulate_flow import simulate_flow
     from tasks.algorithms.options import parse_ints
@@ -186,8 +187,9 @@ def simulate(
         raise ChorusError(f"--fixed {fixed}: every N must be ≤ --max-samples {max_samples}")
     check_output_file(json_out, "--json")
     check_output_file(plot, "--plot")
-    # Bad files fail here, in one line, before Prefect starts; a partial overlap is said before the run.
-    for warning in check_replay_files([(Path(p).name, p) for p in replay]):
+    # Two files of one model name, or a bad file, fail here in one line, before Prefect starts;
+    # a partial overlap is said before the run.
+    for warning in check_replay_files(parse_named_files(replay)):
         err.print(warning, highlight=False, soft_wrap=True, markup=False)
 
     quiet_prefect_console()

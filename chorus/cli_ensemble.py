@@ -57,7 +57,7 @@ def ensemble(
 ) -> None:
     """Choose model weights so the weighted mixture's majority is right on the most problems (MILP)."""
     from flows.ensemble_flow import ensemble_flow
-    from tasks.algorithms.options import ANSWER_KEYS, parse_named_files
+    from tasks.algorithms.options import ANSWER_KEYS, match_named_files, parse_named_files
 
     check_flow_parameters(
         ensemble_flow,
@@ -86,21 +86,20 @@ def ensemble(
         named = parse_named_files(replay)
         if len(named) < 2:
             raise ChorusError("--replay: an ensemble needs at least two models")
-        warnings = check_replay_files(named)
-        if test:
-            tested = parse_named_files(test, "--test")
-            if sorted(n for n, _ in tested) != sorted(n for n, _ in named):
-                raise ChorusError(
-                    f"--test: need one file per --replay model, matched by name "
-                    f"({', '.join(n for n, _ in named)}); got {', '.join(n for n, _ in tested)}"
-                )
-            warnings += check_replay_files(tested, "--test")
-        for warning in warnings:
-            err.print(warning, highlight=False, soft_wrap=True, markup=False)
+        trained = [n for n, _ in named]
     else:
         if not model or len(model) < 2:
             raise ChorusError("--model: an ensemble needs at least two models")
-        preflight(model, dataset=dataset or "", limit=limit, config=config, db=db)
+        named, trained = [], list(model)
+    # test files go with trained models by name (a test file and its model's training file share one)
+    tests = match_named_files(trained, test, "--test") if test else []
+    # Bad files fail here as file:line, before Prefect starts; a partial overlap is said before the run.
+    warnings = check_replay_files(named) if named else []
+    warnings += check_replay_files(tests, "--test") if tests else []
+    for warning in warnings:
+        err.print(warning, highlight=False, soft_wrap=True, markup=False)
+    if not replay:
+        preflight(model or [], dataset=dataset or "", limit=limit, config=config, db=db)
 
     from tasks.algorithms.ensemble_weights import check_bounds
 

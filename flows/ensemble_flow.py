@@ -17,6 +17,8 @@ from tasks.ensemble_tasks import (
     finite_n,
     k_fold_report,
     load_replay_models,
+    load_test_models,
+    models_in_name_order,
     report_ensemble,
     solve_weights,
     split,
@@ -59,6 +61,7 @@ async def ensemble_flow(
 ) -> dict[str, object]:
     """Learn mixture weights that maximise Bo∞ accuracy, evaluate them, and save them under `name`."""
     db_url = open_cache(database_url(db))
+    replay, models, lower, upper = models_in_name_order(replay, models, lower, upper)
     if replay:
         names, tallies = load_replay_models(replay)
     else:
@@ -89,7 +92,7 @@ async def ensemble_flow(
     sol = solve_weights(data, train, solve_kwargs)
     accuracy = evaluate(data, names, sol.weights, train, test, ties)
     if test_replay:
-        _, test_tallies = load_replay_models(test_replay, order=names, flag="--test")
+        test_tallies = load_test_models(names, test_replay)
         test_data = distributions(test_tallies, keys)
         accuracy |= {
             "transfer": evaluate(test_data, names, sol.weights, list(test_data.problem_ids), [], ties)["in_sample"]

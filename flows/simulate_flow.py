@@ -16,7 +16,7 @@ DEFAULT_FIXED = [1, 3, 5, 10, 30, 100]
 
 @flow(name="simulate", log_prints=True)
 def simulate_flow(
-    replay: Annotated[list[str], Field(min_length=1, description="Recorded-answers JSONL, one per model")],
+    replay: Annotated[list[str], Field(min_length=1, description="[NAME=]FILE of recorded answers, one per model")],
     weights: Annotated[
         list[Annotated[float, Field(ge=0, allow_inf_nan=False)]] | None,
         Field(min_length=1, description="Mixture weights, one per replay file"),
@@ -40,6 +40,8 @@ def simulate_flow(
     plot: Annotated[str | None, Field(description="Also write the plot to this PNG path")] = None,
 ) -> dict[str, object]:
     """Monte Carlo trials drawing with replacement from each problem's recorded answers."""
-    models = load_replays(replay)
-    result = run_simulation(models, weights, rule, thresholds, fixed, trials, max_samples, seed, alpha, compat, keys)
-    return report_simulation(result, replay, plot)
+    names, models, weights = load_replays(replay, weights)  # in name order, weights along with their files
+    result = run_simulation(
+        names, models, weights, rule, thresholds, fixed, trials, max_samples, seed, alpha, compat, keys
+    )
+    return report_simulation(result, plot)

@@ -17,12 +17,26 @@ from tasks.algorithms.datasets import Problem
 from tasks.algorithms.ensemble_eval import EnsembleData, build_dists, cross_validate, mixture_accuracy, single_accuracy
 from tasks.algorithms.ensemble_eval import train_test_split as split_ids
 from tasks.algorithms.ensemble_weights import EnsembleSolution, solve_ensemble
-from tasks.algorithms.options import ANSWER_KEYS, parse_named_files
+from tasks.algorithms.options import ANSWER_KEYS, match_named_files, name_order, parse_named_files
 from tasks.algorithms.replay_files import ReplayProblem, load_replay
 from tasks.algorithms.simulation import simulate
 from tasks.retry import is_transient
 from tasks.services.sampling import SamplingJob, sample_problems
 from tasks.services.session import open_backend
+
+
+def models_in_name_order(
+    replay: list[str] | None, models: list[str] | None, lower: list[float] | None, upper: list[float] | None
+) -> tuple[list[str] | None, list[str] | None, list[float] | None, list[float] | None]:
+    """The models (replay items or registry names) in name order, with the positional per-model bounds
+    permuted along: the order in which models were given cannot change the weights."""
+    names = [n for n, _ in parse_named_files(replay)] if replay else list(models or [])
+    order = name_order(names)
+
+    def permute(xs: list | None) -> list | None:
+        return None if xs is None else [xs[i] for i in order]
+
+    return permute(replay), permute(models), permute(lower), permute(upper)
 
 
 @task(name="load-replay-models")
@@ -40,6 +54,12 @@ def load_replay_models(
     if len(named) < 2:
         raise ChorusError(f"{flag}: an ensemble needs at least two models")
     return list(named), [load_replay(p) for p in named.values()]
+
+
+@task(name="load-test-models")
+def load_test_models(trained: list[str], items: list[str]) -> list[list[ReplayProblem]]:
+    """Transfer files matched to the trained models by name, in the trained models' order."""
+    return [load_replay(p) for _, p in match_named_files(trained, items, "--test")]
 
 
 @task(name="cached-distributions", retries=3, retry_delay_seconds=[2, 8, 30], retry_condition_fn=is_transient)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -11,20 +12,31 @@ from prefect import task
 from prefect.artifacts import create_markdown_artifact
 
 from storage.errors import ChorusError
-from tasks.algorithms.options import ANSWER_KEYS
+from tasks.algorithms.options import ANSWER_KEYS, name_order, parse_named_files
 from tasks.algorithms.replay_files import ReplayProblem, load_replay
 from tasks.algorithms.simulation import SimulationResult, simulate
 
 
 @task(name="load-replays")
-def load_replays(paths: list[str]) -> list[list[ReplayProblem]]:
-    if not paths:
+def load_replays(
+    items: list[str], weights: list[float] | None
+) -> tuple[list[str], list[list[ReplayProblem]], list[float] | None]:
+    """`[NAME=]FILE` items as (names, answers, weights) in name order; each weight goes with its file, so
+    the order in which files are given changes no result."""
+    if not items:
         raise ChorusError("--replay: give at least one recorded-answers file")
-    return [load_replay(p) for p in paths]
+    named = parse_named_files(items)
+    if weights is not None and len(weights) != len(named):
+        raise ChorusError(f"--weights: {len(weights)} weights for {len(named)} --replay files")
+    order = name_order([n for n, _ in named])
+    names = [named[i][0] for i in order]
+    models = [load_replay(named[i][1]) for i in order]
+    return names, models, None if weights is None else [weights[i] for i in order]
 
 
 @task(name="run-simulation")
 def run_simulation(
+    names: list[str],
     models: list[list[ReplayProblem]],
     weights: list[float] | None,
     rule: str,
@@ -39,7 +51,7 @@ def run_simulation(
 ) -> SimulationResult:
     if keys not in ANSWER_KEYS:
         raise ChorusError(f"--keys {keys}: choose raw or canonical")
-    return simulate(
+    result = simulate(
         models[0],
         mixtures=models[1:],
         weights=weights,
@@ -53,6 +65,7 @@ def run_simulation(
         compat=compat,
         key=ANSWER_KEYS[keys],
     )
+    return replace(result, models=list(names))
 
 
 def plot_curves(result: SimulationResult, title: str) -> bytes:
@@ -91,8 +104,8 @@ def plot_curves(result: SimulationResult, title: str) -> bytes:
 
 
 @task(name="report-simulation")
-def report_simulation(result: SimulationResult, replay: list[str], plot: str | None) -> dict[str, Any]:
-    title = " + ".join(Path(p).stem.removeprefix("analysis_") for p in replay)
+def report_simulation(result: SimulationResult, plot: str | None) -> dict[str, Any]:
+    title = " + ".join(result.models)
     png = plot_curves(result, title)
     if plot:
         try:

@@ -98,3 +98,24 @@ def parse_named_files(items: list[str], flag: str = "--replay") -> list[tuple[st
     if len(set(names)) != len(names):
         raise ChorusError(f"{flag}: two files have the same model name ({', '.join(names)}); use NAME=FILE")
     return out
+
+
+def name_order(names: list[str]) -> list[int]:
+    """Positions of ``names`` in name order: multi-model runs work in this order, so the order in which
+    files or models were given cannot change a result (positional options are permuted along)."""
+    return sorted(range(len(names)), key=names.__getitem__)
+
+
+def match_named_files(trained: list[str], items: list[str], flag: str = "--test") -> list[tuple[str, str]]:
+    """`[NAME=]FILE` items matched to the trained model names, returned in ``trained`` order.
+
+    Matching is by name only (never by position); a trained model without a file, or a file whose
+    model was not trained, is an error naming them."""
+    named = dict(parse_named_files(items, flag))
+    missing = [n for n in trained if n not in named]
+    unknown = [n for n in named if n not in trained]
+    if missing or unknown:
+        parts = [f"no file for trained model(s) {', '.join(missing)}"] if missing else []
+        parts += [f"model(s) {', '.join(unknown)} not in the ensemble"] if unknown else []
+        raise ChorusError(f"{flag}: {'; '.join(parts)} (trained: {', '.join(trained)}; use NAME=FILE)")
+    return [(n, named[n]) for n in trained]

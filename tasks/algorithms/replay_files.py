@@ -2,6 +2,7 @@
 
 Pure: reads JSON lines, imports neither prefect, sqlalchemy nor httpx.
 Each line: {"problem_num", "gold_answer", "all_answers": [[answer, completion_tokens], ...], ...}.
+An answer that is JSON null or blank is "no answer" and is stored as "" (never the string "None").
 """
 
 from __future__ import annotations
@@ -24,6 +25,14 @@ class ReplayProblem:
     gold: str | None
 
 
+def _answer_text(answer: object) -> str:
+    """A recorded answer as the string voted on: null (the recorder found none) and blanks become ""."""
+    if answer is None:
+        return ""
+    text = str(answer)
+    return text if text.strip() else ""
+
+
 def load_replay(path: str | Path) -> list[ReplayProblem]:
     """Read a replay file; a malformed line raises ChorusError naming file:line."""
     path = Path(path)
@@ -38,7 +47,7 @@ def load_replay(path: str | Path) -> list[ReplayProblem]:
             row = json.loads(line)
             pid = str(row["problem_num"])
             pairs = row["all_answers"]
-            answers = tuple(str(a) for a, _ in pairs)
+            answers = tuple(_answer_text(a) for a, _ in pairs)
             tokens = tuple(int(t) for _, t in pairs)
         except (ValueError, KeyError, TypeError) as exc:
             raise ChorusError(f"{where}: not a replay record ({type(exc).__name__}: {exc})") from None

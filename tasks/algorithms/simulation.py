@@ -22,6 +22,7 @@ import numpy as np
 
 from storage.errors import ChorusError
 from tasks.algorithms.replay_files import ReplayProblem
+from tasks.algorithms.simulation_table import ReplayTable, StatCache, build_table, default_key, unique_rows
 from tasks.algorithms.stopping import StoppingRule, make_rule, plurality_columns
 
 _CHUNK_CELLS = 3_000_000  # draws held in memory at once (rows × max_samples)
@@ -49,7 +50,8 @@ class SimulationResult:
          "bo_inf_accuracy": float,
          "adaptive": [{"setting": threshold, "accuracy", "accuracy_se", "mean_samples",
                        "mean_samples_se", "mean_tokens", "mean_tokens_se"}, ...],  # thresholds' order
-         "fixed":    [{"setting": N, ...same keys}, ...]}                          # fixed' order
+         "fixed":    [{"setting": N, ...same keys}, ...],                         # fixed' order
+         "models": [str, ...]}  # model names (the flow runs models in name order; weights go with them)
 
     Accuracy is the fraction of problems whose vote equals the gold answer; samples and completion
     tokens are per problem (tokens: sum over the drawn samples up to the stop).
@@ -67,93 +69,14 @@ class SimulationResult:
     bo_inf_accuracy: float
     adaptive: list[CurvePoint] = field(default_factory=list)
     fixed: list[CurvePoint] = field(default_factory=list)
+    models: list[str] = field(default_factory=list)  # names of the mixture's models, in `weights` order
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def _default_key(answer: str) -> str | None:
-    return answer or None
-
-
-@dataclass
-class _Table:
-    """Problems as integer arrays: answer ids (-1 = no answer), tokens, per-model slices, gold ids."""
-
-    ans: np.ndarray  # (P, L) int32, concatenated models' answers; -1 = no answer or padding
-    tok: np.ndarray  # (P, L) int64
-    offset: np.ndarray  # (M, P) start of model m's answers in row p
-    length: np.ndarray  # (M, P) how many answers model m recorded for p
-    gold: np.ndarray  # (P,) vocabulary id of the gold answer, -2 when absent or unseen
-    vocab: int  # largest vocabulary size over problems
-    bo_inf: float
-
-
-def _build_table(models: list[list[ReplayProblem]], weights: np.ndarray, key: Callable) -> tuple[_Table, int]:
-    by_id = [{p.problem_id: p for p in model} for model in models]
-    ids = [p.problem_id for p in models[0] if all(p.problem_id in m for m in by_id[1:])]
-    dropped = len({pid for m in by_id for pid in m}) - len(ids)
-    if not ids:
-        raise ChorusError("simulate: the models' replay lists share no problem id")
-    rows = [[m[pid] for m in by_id] for pid in ids]
-    width = max(sum(len(p.answers) for p in row) for row in rows)
-    ans = np.full((len(ids), width), -1, dtype=np.int32)
-    tok = np.zeros((len(ids), width), dtype=np.int64)
-    offset = np.zeros((len(models), len(ids)), dtype=np.int64)
-    length = np.zeros((len(models), len(ids)), dtype=np.int64)
-    gold = np.full(len(ids), -2, dtype=np.int64)
-    vocab, correct = 1, 0
-    for i, row in enumerate(rows):
-        seen: dict[str, int] = {}
-        votes: list[float] = []
-        pos = 0
-        for m, prob in enumerate(row):
-            offset[m, i], length[m, i] = pos, len(prob.answers)
-            for a, t in zip(prob.answers, prob.tokens, strict=True):
-                k = key(a)
-                if k is not None:
-                    j = seen.setdefault(k, len(seen))
-                    if j == len(votes):
-                        votes.append(0.0)
-                    votes[j] += weights[m] / len(prob.answers)
-                    ans[i, pos] = j
-                tok[i, pos] = t
-                pos += 1
-        vocab = max(vocab, len(seen))
-        g = key(row[0].gold) if row[0].gold is not None else None
-        gold[i] = seen.get(g, -2) if g is not None else -2
-        # the infinite-sample vote: argmax of Σ wᵢ pᵢ(a); np.argmax keeps the earliest-seen of ties
-        correct += bool(votes) and int(np.argmax(votes)) == gold[i]
-    return _Table(ans, tok, offset, length, gold, vocab, correct / len(ids)), dropped
-
-
-def _unique_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The distinct rows of a 2-D integer array and the inverse index (rows viewed as byte strings)."""
-    rows = np.ascontiguousarray(rows)
-    view = rows.view(np.dtype((np.void, rows.dtype.itemsize * rows.shape[1])))[:, 0]
-    _, first, inverse = np.unique(view, return_index=True, return_inverse=True)
-    return rows[first], inverse.ravel()
-
-
-class _StatCache:
-    """Memo of a rule's deterministic count statistic, keyed by the sorted count vector's bytes."""
-
-    def __init__(self, rule: StoppingRule) -> None:
-        self.rule = rule
-        self.memo: dict[bytes, float] = {}
-
-    def __call__(self, uniq: np.ndarray) -> np.ndarray:
-        keys = [row.tobytes() for row in uniq]  # widths differ between calls: lengths keep keys apart
-        missing = [i for i, k in enumerate(keys) if k not in self.memo]
-        if missing:
-            fresh = self.rule.count_stat(uniq[missing])
-            for i, v in zip(missing, fresh, strict=True):
-                self.memo[keys[i]] = float(v)
-        return np.array([self.memo[k] for k in keys])
-
-
 def _run_chunk(
-    table: _Table,
+    table: ReplayTable,
     weights: np.ndarray,
     rules: list[StoppingRule],
     fixed: list[int],
@@ -161,7 +84,7 @@ def _run_chunk(
     max_samples: int,
     compat: str,
     rng: np.random.Generator,
-    cache: _StatCache | None,
+    cache: StatCache | None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Simulate ``trials`` trials; returns per-trial (accuracy, samples, tokens) arrays of shape
     (trials, len(rules), 3) for the rules and (trials, len(fixed), 3) for fixed N."""
@@ -262,7 +185,7 @@ def _scores(
     seen: np.ndarray,
     n: int,
     need: np.ndarray,
-    cache: _StatCache | None,
+    cache: StatCache | None,
     rng: np.random.Generator,
 ) -> np.ndarray:
     """The rule's score for the given rows at sample n (ESC is scored per window by the caller).
@@ -278,7 +201,7 @@ def _scores(
     srt = -np.sort(-counts[:, :width], axis=1)
     score, todo = rule.screen(srt, need)
     if todo.size:
-        uniq, inverse = _unique_rows(srt[todo])
+        uniq, inverse = unique_rows(srt[todo])
         stat = cache(uniq)[inverse]
         score = score.copy()
         score[todo] = rule.finish(stat, srt[todo], rng)
@@ -296,9 +219,10 @@ def simulate(
     seed: int,
     alpha: float = 0.3,
     compat: str = "chorus",
+    drop_blanks: bool = False,
     weights: Sequence[float] | None = None,
     mixtures: list[list[ReplayProblem]] | None = None,
-    key: Callable[[str], str | None] = _default_key,
+    key: Callable[[str], str | None] = default_key,
 ) -> SimulationResult:
     """Replay adaptive sampling ``trials`` times over recorded answers; see :class:`SimulationResult`.
 
@@ -307,6 +231,8 @@ def simulate(
     mixtures: other models' replay lists for a weighted mixture; the models are
         ``[problems, *mixtures]``, aligned on problem_id (problems missing from any model are dropped
         and counted), and ``weights`` (default equal) gives one weight per model.
+    drop_blanks: sample from what the authors' loader keeps (blank answers removed, as ``compat="authors"``
+        always does) with any rule: a blank then costs neither a sample nor tokens (bench comparisons).
     key: maps a recorded answer to the string that is voted on and compared with the gold answer
         (pass the canonicaliser); None = no answer. The default keeps raw strings, "" = no answer.
     A problem whose gold answer is None (or maps to None) counts as wrong.
@@ -321,8 +247,8 @@ def simulate(
     if any(not 1 <= int(n) <= max_samples for n in fixed):
         raise ChorusError(f"simulate: every fixed N must lie in 1..max_samples={max_samples}, got {list(fixed)}")
     rules = [make_rule(rule, t, max_samples, alpha, compat) for t in thresholds]
-    table, dropped = _build_table(models, w, key)
-    cache = _StatCache(rules[0]) if rules and rules[0].count_based else None
+    table, dropped = build_table(models, w, key, authors=compat == "authors" or drop_blanks)
+    cache = StatCache(rules[0]) if rules and rules[0].count_based else None
     rng = np.random.default_rng(seed)
 
     per_chunk = max(1, _CHUNK_CELLS // (table.ans.shape[0] * max_samples))

@@ -16,6 +16,9 @@ bayes      Bo∞ Bayes factor ≥ B (:mod:`tasks.algorithms.bayes_factor`)      
 fixed      n ≥ N (plain majority of N samples)                          N
 beta       Adaptive-Consistency: P(p₁ > p₂) under Beta(N₁+1, N₂+1) ≥ t  t, default 0.95
 esc        ESC: the last window of w samples is one (non-empty) answer  w, default 5
+gain       1/G ≥ T, G = E[max share − leader's share] under the DP      T, default 100
+           posterior: expected accuracy left to gain
+           (:mod:`tasks.algorithms.stopping_gain`)
 =========  ===========================================================  =======================
 
 Votes: ``None`` (or the empty string) is "no answer" and is not a vote, but it is a sample (it costs
@@ -35,9 +38,13 @@ Differences from the authors' code (``compat="authors"`` reproduces theirs; chor
    near 2000 and then *falls* as evidence grows; chorus never saturates ([50, 1] → BF ≈ 2e15).
 4. Multiplier: chorus uses s (distinct answers seen); the authors use s + 1 (the unknown bucket).
 5. BF = 0 when no draw agrees (authors); chorus has no such case.
-6. No answer yet: the authors' BF is +inf when only the unknown bucket exists, so a problem whose
-   first sample has no answer stops at once and predicts "unknown" (always wrong); chorus keeps
-   sampling (BF = 0).
+6. Blank answers: the authors' loader (``AnalysisData`` in ``boinf/ensemble_utils.py``) drops every
+   empty or null answer from ``all_answers`` and ``answer_counts`` when it reads a file, so their rule
+   never sees a blank sample and never stops on one. Compat mode replays the same pools (blanks removed;
+   a problem with only blanks gives ("", 0 tokens) on every draw, as their sampler's fallback does, so
+   it stops at n = 1 on their BF = +inf and predicts "unknown", always wrong). In a live ``vote`` the
+   blanks cannot be removed in advance: compat mode there never stops on a state with no vote yet.
+   chorus counts a blank as a sample without a vote (it was paid for) and keeps sampling.
 7. Check points: the authors check after every sample when N_max ≤ 100, else only at
    n ∈ {1, 2, 4, 8, 16, 24, 32, 40, 60, 80, 100, 120, 140, …}; chorus checks after every sample
    (a live flow checks after every batch).
@@ -48,12 +55,11 @@ Differences from the authors' code (``compat="authors"`` reproduces theirs; chor
    distribution; differences between thresholds are less noisy.
 10. Ties at the top: the authors' ``np.argmax(counts)`` picks the first tied bucket in insertion
     order; its probability of winning is symmetric, so the exact p₀ does not depend on the choice.
-11. Bo∞ (simulator): the authors take the plurality of a file's ``answer_counts``, where the empty
-    string is an answer and ties go to the file's key order; chorus ignores no-answers and breaks ties
-    by first appearance in ``all_answers``. Same figures for MATH500 gpt-oss-20b (0.960), AIME2024
-    Qwen3-30B-A3B-Thinking-2507 (0.933), GPQA Qwen3-30B (0.732); different where "" is the plurality
-    of some problem (e.g. MATH500 EXAONE-Deep-32B: 0.962 here, 0.960 by their rule; the paper reports
-    0.962) and where ties decide (AIME2024 MetaStone-S1-32B: 0.867 here, 0.833–0.900 by tie rule).
+11. Bo∞ (simulator): the authors take the plurality of each file's ``answer_counts`` after their loader
+    (blanks removed, ``^\\circ`` and ``\\dfrac`` variants merged, ties to the file's key order); chorus
+    takes the plurality of ``all_answers`` (no-answers ignored, ties to first appearance; authors mode
+    weights a mixture by answered samples only, as they do). On all 24 shared files the two give the
+    same Bo∞ (their answer_counts are the counts of all_answers, in first-appearance order).
 12. Simulator shortcut (authors mode): a row whose chance of reaching the lowest open threshold is
     provably < 1e-12 (pairwise bound on p₀) is not drawn at that check; expected changed decisions in
     a 100-trial MATH500 run are < 1e-5. The chorus shortcut (an upper bound on BF) changes nothing.
@@ -77,6 +83,7 @@ from tasks.algorithms.bayes_factor import (
     bayes_factor_bounds,
     bayes_factors,
 )
+from tasks.algorithms.stopping_gain import gain_lower_bound, inverse_gain
 
 COMPAT_MODES = ("chorus", "authors")
 _AUTHORS_BASE_POINTS = (1, 2, 4, 8, 16, 24, 32, 40, 60, 80, 100)
@@ -170,7 +177,7 @@ def window_unanimous(last: np.ndarray, window: int) -> np.ndarray:
 class StoppingRule:
     """A stopping rule: ``should_stop(state) -> (stop, score)``; see the module docstring's table.
 
-    Rules whose score depends only on the sorted vote counts (``bayes``, ``beta``) also expose
+    Rules whose score depends only on the sorted vote counts (``bayes``, ``beta``, ``gain``) also expose
     ``count_stat`` (deterministic, cacheable per count vector) and ``finish`` (turns it into the score;
     only the authors' Monte Carlo rule is random) so the simulator can memoise.
     """
@@ -188,7 +195,7 @@ class StoppingRule:
 
     @property
     def count_based(self) -> bool:
-        return self.name in ("bayes", "beta")
+        return self.name in ("bayes", "beta", "gain")
 
     def check_points(self) -> np.ndarray:
         """The n at which the simulator evaluates the rule (ESC: ends of its non-overlapping windows)."""
@@ -203,6 +210,8 @@ class StoppingRule:
     def count_stat(self, sorted_counts: np.ndarray) -> np.ndarray:
         if self.name == "beta":
             return beta_scores(sorted_counts)
+        if self.name == "gain":
+            return inverse_gain(sorted_counts, self.alpha)
         if self.compat == "authors":
             return authors_p_not_mode(sorted_counts, self.alpha)
         return bayes_factors(sorted_counts, self.alpha)
@@ -214,12 +223,16 @@ class StoppingRule:
 
     def screen(self, sorted_counts: np.ndarray, need: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(provisional scores, rows that need the exact score) for rows that can stop only at a score
-        ≥ ``need``. Chorus Bayes: rows whose cheap upper bound is below ``need`` keep the bound, so
-        no decision changes. Authors: rows whose chance of reaching ``need`` is < 1e-12 (bounded with
+        ≥ ``need``. Chorus Bayes and gain: rows whose cheap upper bound is below ``need`` keep the
+        bound, so no decision changes. Authors: rows whose chance of reaching ``need`` is < 1e-12 (bounded with
         the pairwise p₀) keep 0. Other rules: every row needs its exact score."""
         rows = np.arange(sorted_counts.shape[0])
         if self.name == "bayes" and self.compat == "chorus":
             bound = bayes_factor_bounds(sorted_counts, self.alpha)
+            return bound, rows[bound >= need]
+        if self.name == "gain":  # 1/G ≤ 1/(pairwise lower bound on G): rows below need cannot stop
+            with np.errstate(divide="ignore"):
+                bound = 1.0 / gain_lower_bound(sorted_counts, self.alpha)
             return bound, rows[bound >= need]
         if self.name == "bayes":
             chance = authors_stop_chance_bound(sorted_counts, need, self.alpha, self.max_samples)
@@ -242,7 +255,10 @@ class StoppingRule:
         """(stop, score) per problem: stop when score ≥ threshold (ESC: score 1) or n ≥ max_samples."""
         score = self.score(state, rng)
         bar = 1.0 if self.name == "esc" else self.threshold
-        return (score >= bar) | (np.asarray(state.n) >= self.max_samples), score
+        hit = score >= bar
+        if self.name == "bayes" and self.compat == "authors":
+            hit &= np.asarray(state.counts).sum(axis=1) > 0  # their loader never lets a blank reach the rule
+        return hit | (np.asarray(state.n) >= self.max_samples), score
 
 
 RULES: dict[str, dict[str, float]] = {
@@ -250,6 +266,7 @@ RULES: dict[str, dict[str, float]] = {
     "fixed": {"threshold": 10.0},
     "beta": {"threshold": 0.95},
     "esc": {"threshold": 5.0},
+    "gain": {"threshold": 100.0},
 }
 """Rule names and their default thresholds (see the module docstring for what each threshold means)."""
 
@@ -265,6 +282,8 @@ def make_rule(
     if name not in RULES:
         raise ChorusError(f"unknown stopping rule {name!r}; choose one of {', '.join(RULES)}")
     _check_compat(compat)
+    if compat == "authors" and name == "gain":
+        raise ChorusError(f"--compat authors is the authors' bayes rule; the {name} rule has no authors mode")
     if max_samples < 1:
         raise ChorusError(f"max_samples must be at least 1, got {max_samples}")
     if alpha <= 0:

@@ -106,3 +106,15 @@ def test_simulate_flow_reports_curves_and_plot(tmp_path: Path) -> None:
     assert result["fixed"][0]["mean_samples"] == 1 and result["fixed"][1]["mean_samples"] == 5
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     json.dumps(result)  # JSON-ready
+
+
+def test_gain_rule_in_a_live_vote(tmp_path: Path) -> None:
+    cfg, dataset = replay_setup(tmp_path)
+    db = f"sqlite:///{tmp_path / 'c.db'}"
+    kw = dict(dataset=dataset, models=["qwen4b"], rule="gain", max_samples=40, baseline=False, db=db, config=cfg)
+    loose = asyncio.run(vote_flow(threshold=10, **kw))
+    strict = asyncio.run(vote_flow(threshold=1000, **kw))
+    assert loose["rule"] == "gain" and loose["problems"] == 30
+    # a stricter T never stops sooner: the same cached draws, a later stop
+    assert 1 <= loose["mean_samples"] < strict["mean_samples"] <= 40
+    assert strict["generated"] < strict["mean_samples"] * 30  # the loose run's draws came from the cache

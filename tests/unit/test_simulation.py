@@ -72,9 +72,33 @@ def test_no_answer_samples_are_not_votes_but_cost() -> None:
         seed=0,
         compat="authors",
     )
-    # the authors' code stops at once on "only the unknown bucket" and counts no tokens for empties
+    # a problem with only blanks: their loader leaves nothing, their sampler returns ("", 0), their BF is
+    # +inf on "only the unknown bucket": stop at once, predict "unknown", no tokens
     assert authors.adaptive[0].mean_samples == 1
     assert authors.adaptive[0].mean_tokens == 0
+    assert authors.adaptive[0].accuracy == 0
+
+
+def test_authors_mode_never_draws_a_blank_their_loader_dropped() -> None:
+    # 9 blanks and one "1": their loader keeps only "1", so every draw is "1" and B=10 stops at the
+    # first n where their BF (counts [n, 0.3]) crosses it, always right; chorus draws the blanks
+    problems = [_problem(str(i), [""] * 9 + ["1"], "1", tokens=5) for i in range(20)]
+    kw = {"rule": "bayes", "thresholds": [10], "fixed": [], "trials": 10, "max_samples": 30, "seed": 3}
+    authors = simulate(problems, compat="authors", **kw).adaptive[0]
+    chorus = simulate(problems, **kw).adaptive[0]
+    assert authors.accuracy == 1.0
+    assert authors.mean_tokens == pytest.approx(5 * authors.mean_samples)
+    assert authors.mean_samples < 4
+    assert chorus.mean_samples > 10  # about nine blanks per vote
+    dropped = simulate(problems, drop_blanks=True, **kw).adaptive[0]  # the chorus rule on their pools
+    assert dropped.accuracy == 1.0 and dropped.mean_samples < 4
+
+
+def test_authors_gold_is_cleaned_as_their_loader_does() -> None:
+    problems = [_problem(str(i), ["336"] * 4, "336^\\circ ") for i in range(5)]
+    kw = {"rule": "bayes", "thresholds": [10], "fixed": [], "trials": 3, "max_samples": 10, "seed": 0}
+    assert simulate(problems, compat="authors", **kw).adaptive[0].accuracy == 1.0
+    assert simulate(problems, **kw).adaptive[0].accuracy == 0.0
 
 
 def test_key_canonicaliser_merges_forms() -> None:
@@ -193,13 +217,15 @@ def test_authors_compat_reproduces_their_adaptive_curve() -> None:
 
 
 def _literal_authors_run(problems: list[ReplayProblem], b: float, rng: np.random.Generator) -> tuple[float, float]:
-    """The authors' weighted_ensemble_prediction loop for one model, line for line (N_max = 100)."""
+    """The authors' loader (blank answers dropped) and weighted_ensemble_prediction loop for one model,
+    line for line (N_max = 100)."""
     ok = used = 0
     for prob in problems:
         counts: Counter[str] = Counter()
+        pool = [a for a in prob.answers if a.strip()] or [""]  # AnalysisData; an empty pool gives ("", 0)
         for _ in range(100):
             used += 1
-            answer = random.choice(prob.answers)
+            answer = random.choice(pool)
             if answer:
                 counts[answer] += 1
             counts["unknown"] = 0.3
@@ -221,8 +247,10 @@ def _literal_authors_run(problems: list[ReplayProblem], b: float, rng: np.random
 
 
 @needs_data
-def test_authors_compat_matches_their_code_run_literally() -> None:
-    problems = load_replay(DATA / "analysis_gpqa_diamond_gpt-oss-20b.jsonl")[:60]
+@pytest.mark.parametrize("name", ["gpqa_diamond_gpt-oss-20b", "aime2024_EXAONE-Deep-32B"])
+def test_authors_compat_matches_their_code_run_literally(name: str) -> None:
+    # AIME2024 EXAONE: 16 % of its answers are blank, so drawing blanks (the old bug) would fail this
+    problems = load_replay(DATA / f"analysis_{name}.jsonl")[:60]
     random.seed(0)
     rng = np.random.default_rng(0)
     literal = np.array([_literal_authors_run(problems, 10.0, rng) for _ in range(8)])
