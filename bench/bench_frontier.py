@@ -3,7 +3,8 @@
     CHORUS_HOME=$(mktemp -d) .venv/bin/python bench/bench_frontier.py [--trials 100] [--max-samples 100]
         [--json OUT] [FILES...]
 
-For every recorded-answers file (default: all of ../shared/data/boinf, raw keys as the paper):
+For every recorded-answers file (default: every data set shipped in the package,
+`chorus data list`; raw keys as the paper):
 
 * Bo∞ accuracy (plurality of all recorded answers, `SimulationResult.bo_inf_accuracy`);
 * the adaptive Bayes-factor curve (accuracy vs mean samples) over a dense threshold grid, for
@@ -28,10 +29,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tasks.algorithms.replay_files import load_replay  # noqa: E402
+from tasks.algorithms.replay_files import load_replay, packaged_replays  # noqa: E402
 from tasks.algorithms.simulation import simulate  # noqa: E402
 
-DATA = ROOT.parent / "shared" / "data" / "boinf"
 THRESHOLDS = [1.5, 2, 3, 5, 7, 10, 15, 20, 30, 50, 100, 200, 300, 1000, 3000, 10_000, 100_000, 1_000_000]
 
 
@@ -50,9 +50,9 @@ def samples_to_reach(curve: list[tuple[float, float]], target: float) -> float |
     return None
 
 
-def run_file(path: Path, trials: int, max_samples: int) -> dict:
-    problems = load_replay(path)
-    out: dict = {"file": path.name, "problems": len(problems)}
+def run_file(ref: str, trials: int, max_samples: int) -> dict:
+    problems = load_replay(ref)
+    out: dict = {"file": ref, "problems": len(problems)}
     curves = {}
     for compat in ("chorus", "authors"):
         t0 = time.perf_counter()
@@ -93,12 +93,12 @@ def fmt(x: float | None, nd: int = 2) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("files", nargs="*", type=Path)
+    ap.add_argument("files", nargs="*", help="replay files or packaged names (default: all packaged)")
     ap.add_argument("--trials", type=int, default=100)
     ap.add_argument("--max-samples", type=int, default=100)
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
-    files = args.files or sorted(DATA.glob("analysis_*.jsonl"))
+    files = args.files or [r.name for r in packaged_replays()]
     rows = []
     print(
         "| file | problems | Bo∞ | fixed N=100 | best acc chorus / authors | samples to Bo∞−0.001 chorus / authors "
@@ -108,7 +108,8 @@ def main() -> None:
     for f in files:
         r = run_file(f, args.trials, args.max_samples)
         rows.append(r)
-        name = f.stem.removeprefix("analysis_")
+        stem = Path(f).name.removesuffix(".gz").removesuffix(".jsonl").removeprefix("analysis_")
+        name = stem if Path(f).is_file() else f
         print(
             f"| {name} | {r['problems']} | {r['bo_inf']:.3f} | {r['fixed_N_max']:.4f} | "
             f"{r['chorus_max_acc']:.4f} / {r['authors_max_acc']:.4f} | "

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from storage.errors import ChorusError
+from tasks.algorithms.replay_files import find_packaged
 from tasks.backends.spec import ModelSpec
 
 BACKEND_KINDS = ("sglang", "openai", "llamacpp", "replay")
@@ -66,9 +67,10 @@ def _spec(name: str, raw: dict[str, Any], where: str) -> ModelSpec:
     if backend in ("sglang", "openai") and not values.get("endpoints"):
         raise ChorusError(f'{where}: model {name}: backend {backend} needs endpoints = ["http://..."]')
     if values.get("path") and backend == "replay" and not Path(values["path"]).is_absolute():
-        values["path"] = (
-            str((Path(where).parent / values["path"]).resolve()) if Path(where).is_file() else values["path"]
-        )
+        beside = (Path(where).parent / values["path"]).resolve() if Path(where).is_file() else Path(values["path"])
+        # A file next to the registry wins; else a name like math500/gpt-oss-20b is a shipped data set.
+        if beside.is_file() or find_packaged(values["path"]) is None:
+            values["path"] = str(beside)
     try:
         return ModelSpec(name=name, **values)
     except TypeError as exc:
