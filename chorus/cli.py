@@ -14,10 +14,12 @@ import typer
 
 from chorus import cli_bestofinf, cli_data, cli_ensemble, cli_fusion, cli_ops, cli_sampling  # noqa: F401 - they register their commands
 from chorus.cli_common import app, err
+from chorus.cli_secrets import without_db_password
 from storage.errors import ChorusError
 
 
 def main() -> None:
+    sys.argv[1:] = without_db_password(sys.argv[1:])
     try:
         app(standalone_mode=False)
     except ChorusError as exc:
