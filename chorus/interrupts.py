@@ -8,17 +8,26 @@ SIGTERM). A second signal exits at once. The flow run is left as Prefect last sa
 rerun is a new flow run that finds the finished samples in the cache.
 
 The handler runs in the main thread, so it also answers a SIGINT sent to this process alone (not only
-the terminal's Ctrl-C to the whole process group), and asyncio.run does not replace it.
+the terminal's Ctrl-C to the whole process group), and asyncio.run does not replace it. Prefect's flow
+engine would replace the SIGTERM handler with its own (which raises inside the event loop, far from
+where Prefect catches it: a 58-line traceback and exit 1). That bridge exists for a Prefect runner
+cancelling a flow run it supervises; a CLI run has no runner, so in this process only, while our
+handler is installed, the engine's `capture_sigterm` is made a no-op (patched when Prefect's flow
+engine is first imported). Workers and other processes keep Prefect's behaviour.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib.abc
+import importlib.machinery
+import importlib.util
 import os
 import shlex
 import signal
 import sys
-from types import FrameType
+from types import FrameType, ModuleType
+from typing import Any
 
 from tasks.backends.orphan_reaper import descendants, stop_processes
 
@@ -52,3 +61,40 @@ def install_signal_handlers() -> None:
     """Take over SIGINT, SIGTERM and SIGHUP for this process (call first thing in the CLI's main)."""
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _on_signal)
+    if "prefect.flow_engine" in sys.modules:
+        _keep_our_sigterm(sys.modules["prefect.flow_engine"])
+    elif not any(isinstance(f, _FlowEngineHook) for f in sys.meta_path):
+        sys.meta_path.insert(0, _FlowEngineHook())
+
+
+def _keep_our_sigterm(flow_engine: ModuleType) -> None:
+    original = getattr(flow_engine, "capture_sigterm", None)
+    if original is None or getattr(original, "_chorus_wrapped", False):
+        return
+
+    def capture_sigterm() -> Any:
+        ours = signal.getsignal(signal.SIGTERM) is _on_signal
+        return contextlib.nullcontext() if ours else original()
+
+    capture_sigterm._chorus_wrapped = True  # type: ignore[attr-defined]
+    flow_engine.capture_sigterm = capture_sigterm  # type: ignore[attr-defined]
+
+
+class _FlowEngineHook(importlib.abc.MetaPathFinder):
+    """Patches `prefect.flow_engine` right after it is imported (importing it up front costs a second)."""
+
+    def find_spec(self, name: str, path: Any, target: Any = None) -> importlib.machinery.ModuleSpec | None:
+        if name != "prefect.flow_engine":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.loader is None:
+            return spec
+        run_module = spec.loader.exec_module
+
+        def exec_module(module: ModuleType) -> None:
+            run_module(module)
+            _keep_our_sigterm(module)
+
+        spec.loader.exec_module = exec_module  # type: ignore[method-assign]
+        return spec
