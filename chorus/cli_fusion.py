@@ -113,7 +113,10 @@ def fuse(
         models, dataset=dataset, limit=limit, config=config, db=db, max_tokens=max_tokens, temperature=temperature
     )
 
+    from chorus.prefect_start import start_ephemeral_api
     from flows.fuse_flow import fuse_flow
+
+    start_ephemeral_api()
 
     call = fuse_flow(
         dataset=dataset,
@@ -188,7 +191,10 @@ def distill(
         models, dataset=prompts, limit=limit, config=config, db=db, max_tokens=max_tokens, temperature=temperature
     )
 
+    from chorus.prefect_start import start_ephemeral_api
     from flows.distill_flow import distill_flow
+
+    start_ephemeral_api()
 
     call = distill_flow(
         prompts=prompts,
