@@ -6,6 +6,11 @@ processes starting on a fresh `PREFECT_HOME` ran the same migration at once ("du
 state_timestamp": 338 lines of traceback, exit 1 for one of three runs). Holding an exclusive file
 lock until our server answers its health check means the second server finds the schema up to date.
 Prefect reuses the started server for the flow run (it is a per-process singleton).
+
+The temporary server shares our terminal, and when Prefect stops it at exit its background services
+log their cancellation as ERROR tracebacks ("CancelledError" in task_run_recorder) on a run that
+succeeded. Its log level is CRITICAL unless CHORUS_VERBOSE is set: what goes wrong in the server
+reaches us as a failed API call anyway, which the client reports.
 """
 
 from __future__ import annotations
@@ -23,6 +28,9 @@ def start_ephemeral_api() -> None:
     if settings.api.url or os.environ.get("PREFECT_API_URL"):
         return  # a real Prefect server: it migrated once, when it started
     from prefect.server.api.server import SubprocessASGIServer
+
+    if not os.environ.get("CHORUS_VERBOSE"):
+        os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "CRITICAL")  # read by the server subprocess
 
     home = Path(settings.home).expanduser()
     home.mkdir(parents=True, exist_ok=True)
