@@ -17,13 +17,11 @@ from chorus.cli_common import app, err
 from chorus.cli_secrets import without_db_password
 from chorus.interrupts import install_signal_handlers
 from storage.errors import ChorusError
-from tasks.backends.orphan_reaper import ensure_reaper
 
 
 def main() -> None:
     sys.argv[1:] = without_db_password(sys.argv[1:])
     install_signal_handlers()  # Ctrl-C / SIGTERM: one line, children stopped, exit 130 / 143
-    ensure_reaper()  # and if we are killed outright, a watchdog stops our children
     try:
         app(standalone_mode=False)
     except ChorusError as exc:

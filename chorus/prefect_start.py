@@ -26,8 +26,12 @@ def start_ephemeral_api() -> None:
 
     settings = get_current_settings()
     if settings.api.url or os.environ.get("PREFECT_API_URL"):
-        return  # a real Prefect server: it migrated once, when it started
+        return  # a real Prefect server: it migrated once, when it started, and is not ours to stop
     from prefect.server.api.server import SubprocessASGIServer
+
+    from tasks.backends.orphan_reaper import ensure_reaper
+
+    ensure_reaper()  # if we are killed outright, the watchdog stops the server we are about to start
 
     if not os.environ.get("CHORUS_VERBOSE"):
         os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "CRITICAL")  # read by the server subprocess
