@@ -19,9 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tasks.algorithms.ensemble_eval import build_dists, single_accuracy
 from tasks.algorithms.ensemble_weights import solve_ensemble
-from tasks.algorithms.replay_files import load_replay
-
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "boinf"
+from tasks.algorithms.replay_files import load_replay, packaged_replays
 
 
 def synthetic(models: int, problems: int, seed: int, answers: int = 6, draws: int = 100) -> list[np.ndarray]:
@@ -57,7 +55,7 @@ def main() -> None:
     ap.add_argument("--time-limit", type=float, default=60.0)
     ap.add_argument("--quick", action="store_true", help="skip the largest synthetic sizes")
     ap.add_argument("--sizes", help="synthetic K×problems list, e.g. 11x500,20x2000 (overrides the default sweep)")
-    ap.add_argument("--no-recorded", action="store_true", help="skip the shared recorded data sets")
+    ap.add_argument("--no-recorded", action="store_true", help="skip the packaged recorded data sets")
     ap.add_argument("--synthetic-stage2", default="none,margin", help="stage-2 modes for the synthetic rows")
     args = ap.parse_args()
     kw = {"solver": args.solver, "time_limit": args.time_limit}
@@ -65,10 +63,7 @@ def main() -> None:
     print("| case | K×problems | solved | best single | margin | status (count/margin) | gap | rows | s |")
     print("|---|---|---|---|---|---|---|---|---|")
     for dataset in () if args.no_recorded else ("gpqa_diamond", "math500", "aime2024"):
-        files = sorted(DATA.glob(f"analysis_{dataset}_*.jsonl"))
-        if not files:
-            print(f"| {dataset} | no data at {DATA} |")
-            continue
+        files = [r.name for r in packaged_replays() if r.dataset == dataset]  # shipped in the package
         data = build_dists([load_replay(f) for f in files])
         best = max(single_accuracy(data, i, "right") for i in range(len(files)))
         for stage2 in ("none", "margin"):

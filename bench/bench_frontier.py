@@ -3,7 +3,7 @@
     CHORUS_HOME=$(mktemp -d) .venv/bin/python bench/bench_frontier.py [--trials 300] [--max-samples 100]
         [--rules authors,bayes,gain] [--json OUT] [--plots DIR] [FILES...]
 
-For every recorded-answers file (default: all of ../shared/data/boinf, raw keys as the paper), each
+For every recorded-answers file (default: every data set shipped in the package, raw keys as the paper), each
 rule runs its curve over a dense threshold grid (same seed, N_max 100). "authors" is the authors'
 published rule with their loader (``compat="authors"``, blanks dropped: the corrected mode of issue 9).
 
@@ -28,10 +28,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tasks.algorithms.replay_files import load_replay  # noqa: E402
+from tasks.algorithms.replay_files import load_replay, packaged_replays  # noqa: E402
 from tasks.algorithms.simulation import CurvePoint, simulate  # noqa: E402
 
-DATA = ROOT.parent / "shared" / "data" / "boinf"
 BAYES = [1.5, 2, 3, 5, 7, 10, 15, 20, 30, 50, 100, 200, 300, 1000, 3000, 10_000, 100_000, 1_000_000]
 GAIN = [2, 3, 5, 7, 10, 15, 20, 30, 50, 70, 100, 150, 200, 300, 500, 1000, 3000, 10_000, 100_000]
 RULES = {  # label: (rule name, compat, thresholds, blanks dropped as the authors' loader does)
@@ -59,9 +58,10 @@ def cost_to_reach(points: list[CurvePoint], target: float, cost: str) -> tuple[f
     return None
 
 
-def run_file(path: Path, rules: list[str], trials: int, max_samples: int) -> dict:
+def run_file(path: str, rules: list[str], trials: int, max_samples: int) -> dict:
     problems = load_replay(path)
-    out: dict = {"file": path.stem.removeprefix("analysis_"), "problems": len(problems), "rules": {}}
+    label = Path(path).stem.removeprefix("analysis_") if Path(path).is_file() else path.replace("/", "_")
+    out: dict = {"file": label, "problems": len(problems), "rules": {}}
     curves: dict[str, list[CurvePoint]] = {}
     for label in rules:
         name, compat, grid, drop = RULES[label]
@@ -124,7 +124,7 @@ def main() -> None:
     ap.add_argument("--plots", type=Path)
     args = ap.parse_args()
     rules = args.rules.split(",")
-    files = args.files or sorted(DATA.glob("analysis_*.jsonl"))
+    files = args.files or [r.name for r in packaged_replays()]  # every shipped set (`chorus data list`)
     others = [r for r in rules if r != "authors"]
     head = ["file", "Bo∞", "a*", *[f"{r} samples" for r in rules], *[f"{r} tokens (k)" for r in rules]]
     head += [f"{r} ratio s / t" for r in others]

@@ -17,7 +17,7 @@ sys.path.insert(0, str(ROOT))
 from tasks.algorithms.replay_files import load_replay  # noqa: E402
 from tasks.algorithms.simulation import simulate  # noqa: E402
 
-DATA = ROOT.parent / "shared" / "data" / "boinf" / "analysis_math500_gpt-oss-20b.jsonl"
+DATA = "math500/gpt-oss-20b"  # shipped inside the package (chorus data list); a file path works too
 THRESHOLDS = [2, 5, 10, 30, 100, 300, 1000, 3000]
 FIXED = [1, 3, 5, 10, 30, 100]
 
@@ -27,7 +27,7 @@ def main() -> None:
     parser.add_argument("--compat", default="chorus", choices=["chorus", "authors"])
     parser.add_argument("--rule", default="bayes")
     parser.add_argument("--trials", type=int, default=100)
-    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--data", default=DATA)
     args = parser.parse_args()
     problems = load_replay(args.data)
     thresholds = THRESHOLDS if args.rule == "bayes" else {"beta": [0.9, 0.95, 0.99], "esc": [5]}[args.rule]
@@ -44,7 +44,7 @@ def main() -> None:
     )
     elapsed = time.perf_counter() - start
     print(
-        f"{args.data.name}: {len(problems)} problems, rule={args.rule}, compat={args.compat}, "
+        f"{args.data}: {len(problems)} problems, rule={args.rule}, compat={args.compat}, "
         f"{args.trials} trials: {elapsed:.2f} s"
     )
     print(f"Bo∞ accuracy {result.bo_inf_accuracy:.4f}")

@@ -13,13 +13,25 @@ os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
 import typer
 from rich.markup import escape
 
-from chorus import cli_bestofinf, cli_ensemble, cli_fusion, cli_ops, cli_sampling, cli_serve  # noqa: F401 - they register their commands
+from chorus import (  # noqa: F401 - they register their commands
+    cli_bestofinf,
+    cli_data,
+    cli_ensemble,
+    cli_fusion,
+    cli_ops,
+    cli_sampling,
+    cli_serve,
+)
 from chorus.cli_common import app, err
+from chorus.cli_secrets import without_db_password
+from chorus.interrupts import install_signal_handlers
 from chorus.validation import one_line_usage_error
 from storage.errors import ChorusError
 
 
 def main() -> None:
+    sys.argv[1:] = without_db_password(sys.argv[1:])
+    install_signal_handlers()  # Ctrl-C / SIGTERM: one line, children stopped, exit 130 / 143
     try:
         app(standalone_mode=False)
     except ChorusError as exc:

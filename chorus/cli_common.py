@@ -136,6 +136,8 @@ def quiet_prefect_console() -> None:
 
     from prefect.logging.configuration import setup_logging
 
+    from chorus.prefect_start import start_ephemeral_api
+
     setup_logging()
     for handler in logging.getLogger().handlers:
         if type(handler).__name__ == "PrefectConsoleHandler":
@@ -143,3 +145,4 @@ def quiet_prefect_console() -> None:
                 handler.setLevel(logging.WARNING)
             if not any(isinstance(f, _ConsoleErrorFilter) for f in handler.filters):
                 handler.addFilter(_ConsoleErrorFilter())
+    start_ephemeral_api()  # under a lock: processes starting together would race on Prefect's migrations

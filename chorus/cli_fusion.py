@@ -132,6 +132,10 @@ def fuse(
         models, dataset=dataset, limit=limit, config=config, db=db, max_tokens=max_tokens, temperature=temperature
     )
 
+    from chorus.prefect_start import start_ephemeral_api
+
+    start_ephemeral_api()
+
     call = fuse_flow(
         dataset=dataset,
         model=model,
@@ -221,6 +225,10 @@ def distill(
     count = preflight(
         models, dataset=prompts, limit=limit, config=config, db=db, max_tokens=max_tokens, temperature=temperature
     )
+
+    from chorus.prefect_start import start_ephemeral_api
+
+    start_ephemeral_api()
 
     call = distill_flow(
         prompts=prompts,

@@ -17,7 +17,7 @@ from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
 from storage.errors import ChorusError
-from storage.settings import redact_url
+from storage.settings import redact_url, reveal_password
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -32,7 +32,11 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def
 
 
 def make_engine(url: str) -> Engine:
-    """An engine for `url`. SQLite files get WAL and a busy timeout; their folder is created."""
+    """An engine for `url`. SQLite files get WAL and a busy timeout; their folder is created.
+
+    `url` may be redacted (`user:***@host`): the password then comes from $CHORUS_DATABASE_URL.
+    """
+    url = reveal_password(url)
     try:
         if url.startswith("sqlite"):
             path = url.split("///", 1)[1] if "///" in url else ""

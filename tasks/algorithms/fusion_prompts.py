@@ -30,6 +30,7 @@ from importlib import resources
 from itertools import count
 
 from storage.errors import ChorusError
+from tasks.algorithms.special_tokens import neutralise
 
 NONCE_LEN = 16
 # A candidate is never cut below this many characters (or its own length, if shorter): a fusor
@@ -50,7 +51,8 @@ def render_messages(template: str, values: Mapping[str, str]) -> list[dict[str, 
     Placeholders ``{key}`` are filled in a single pass, so a value that itself contains
     ``{question}`` or ``{candidates}`` is inserted literally, never expanded. Unknown ``{...}``
     stays as written (templates may contain braces). No section line: the whole text is one user
-    message.
+    message. Values are untrusted (questions, candidates): special-token spellings in them are broken
+    (``tasks.algorithms.special_tokens``); the template itself is the user's and is kept as written.
     """
     parts = _SECTION.split(template)
     if len(parts) == 1:
@@ -60,8 +62,10 @@ def render_messages(template: str, values: Mapping[str, str]) -> list[dict[str, 
             raise ChorusError("prompt template has text before its first [[system]]/[[user]] line")
         sections = list(zip(parts[1::2], parts[2::2], strict=True))
 
+    safe = {key: neutralise(value) for key, value in values.items()}
+
     def fill(match: re.Match[str]) -> str:
-        return values.get(match.group(1), match.group(0))
+        return safe.get(match.group(1), match.group(0))
 
     return [
         {"role": role, "content": _PLACEHOLDER.sub(fill, body.strip("\n"))} for role, body in sections if body.strip()
@@ -132,7 +136,8 @@ def build_fusion_prompt(
     with ``{question}``, ``{candidates}`` (exactly once), ``{n}`` and ``{tag}``; default
     ``tasks/algorithms/prompts/fusion.txt``.
     """
-    candidates = list(candidates)
+    # Neutralised first, so truncation budgets and the nonce see exactly the text that is sent.
+    question, candidates = neutralise(question), [neutralise(c) for c in candidates]
     if len(candidates) < 2:
         raise ChorusError(f"fusion needs at least 2 candidates, got {len(candidates)}")
     template = load_template("fusion.txt") if template is None else template

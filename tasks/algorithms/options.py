@@ -83,8 +83,9 @@ def parse_schedule(batch_schedule: str | None, batch: int | None) -> tuple[int, 
 
 
 def model_name_of(path: str) -> str:
-    """The model a recorded-answers file is named after: analysis_math500_gpt-oss-20b → gpt-oss-20b."""
-    name = Path(path).stem.removeprefix("analysis_").split("_", 1)[-1]
+    """The model a recorded-answers file is named after: analysis_math500_gpt-oss-20b(.jsonl.gz) → gpt-oss-20b;
+    a packaged name math500/gpt-oss-20b → gpt-oss-20b."""
+    name = Path(path.removesuffix(".gz")).stem.removeprefix("analysis_").split("_", 1)[-1]
     return name.split("_", 1)[-1] if name.startswith("diamond_") else name
 
 

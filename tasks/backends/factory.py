@@ -6,11 +6,11 @@ chosen here and nowhere else: flows and services only see the Backend protocol.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from storage.errors import ChorusError
 from storage.keys import content_hash
+from tasks.algorithms.replay_files import replay_identity
 from tasks.backends.base import Backend, Health
 from tasks.backends.local_server import embedded_model_path
 from tasks.backends.openai_compat import OpenAIBackend
@@ -69,10 +69,11 @@ def model_fingerprint(spec: ModelSpec) -> str:
         gguf = embedded_model_path(spec.model or spec.name)
         parts |= {"kind": "gguf", "file": gguf.name, "size": gguf.stat().st_size}
     elif spec.backend == "replay":
-        path = Path(str(spec.path))
-        if not path.is_file():
-            raise ChorusError(f"model {spec.name}: replay file {path} not found")
-        parts |= {"kind": "replay", "file": path.name, "size": path.stat().st_size}
+        try:
+            file_name, size = replay_identity(str(spec.path))
+        except ChorusError as exc:
+            raise ChorusError(f"model {spec.name}: {exc}") from None
+        parts |= {"kind": "replay", "file": file_name, "size": size}
     else:
         parts |= {"kind": "hf", "model": spec.model}
     return content_hash(parts)[:32]

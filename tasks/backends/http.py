@@ -18,11 +18,36 @@ T = TypeVar("T")
 RETRYABLE_STATUS = {408, 425, 429, 500, 502, 503, 504}
 
 
+def secrets_of(headers: httpx.Headers) -> list[str]:
+    """The credentials a request carried (the Authorization value and its bare token), longest first."""
+    out: list[str] = []
+    for name in ("authorization", "x-api-key", "api-key"):
+        value = headers.get(name)
+        if value:
+            out += [value, value.split(" ", 1)[-1]]
+    return sorted({s for s in out if len(s) >= 4}, key=len, reverse=True)
+
+
+def redact(text: str, secrets: list[str]) -> str:
+    """`text` with every secret replaced by `***`: servers echo request headers in their error bodies."""
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return text
+
+
+def upstream_text(response: httpx.Response, limit: int) -> str:
+    """The start of a response body, on one line, with the request's credentials redacted.
+
+    Redacted before it is cut, so a key straddling the cut cannot leak half of itself.
+    """
+    return redact(response.text, secrets_of(response.request.headers))[:limit].replace("\n", " ")
+
+
 def classify(exc: BaseException, where: str) -> Exception:
     """Map an httpx failure to TransientError (retry) or BadRequestError (fail at once)."""
     if isinstance(exc, httpx.HTTPStatusError):
         status = exc.response.status_code
-        body = exc.response.text[:200].replace("\n", " ")
+        body = upstream_text(exc.response, 200)
         # llama-cpp-python's server reports request validation errors as HTTP 500.
         if status == 500 and "validation error" in body:
             return BadRequestError(f"{where}: HTTP {status} {body}")
@@ -36,16 +61,24 @@ def classify(exc: BaseException, where: str) -> Exception:
     return exc if isinstance(exc, Exception) else RuntimeError(str(exc))
 
 
-async def post_json(client: httpx.AsyncClient, url: str, body: dict[str, Any]) -> Any:
-    """POST and decode JSON, raising TransientError / BadRequestError."""
+async def post_json(client: httpx.AsyncClient, url: str, body: dict[str, Any]) -> dict[str, Any] | list[Any]:
+    """POST and decode JSON, raising TransientError / BadRequestError.
+
+    A 2xx whose body is not JSON is the server (or a proxy in front of it) answering something else
+    than the API: asking again gets the same answer, so it is a BadRequestError, not retried.
+    """
     try:
         response = await client.post(url, json=body)
         response.raise_for_status()
-        return response.json()
-    except (httpx.HTTPError, ValueError) as exc:
-        if isinstance(exc, ValueError) and not isinstance(exc, httpx.HTTPError):
-            raise TransientError(f"{url}: response is not JSON") from None
+    except httpx.HTTPError as exc:
         raise classify(exc, url) from None
+    try:
+        return response.json()
+    except ValueError:
+        snippet = upstream_text(response, 80)
+        ctype = response.headers.get("content-type", "no content-type")
+        status = response.status_code
+        raise BadRequestError(f"{url}: HTTP {status} response is not JSON ({ctype}: {snippet!r})") from None
 
 
 async def with_retries(

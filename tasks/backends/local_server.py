@@ -22,6 +22,7 @@ import httpx
 
 from storage.errors import ChorusError
 from storage.settings import chorus_home
+from tasks.backends.orphan_reaper import ensure_reaper
 from tasks.backends.spec import ModelSpec
 
 EMBEDDED_MODELS = {
@@ -114,6 +115,7 @@ class LocalLlamaServer:
             return self.base_url  # already served (e.g. `chorus serve-local` in another terminal)
         if importlib.util.find_spec("llama_cpp") is None:
             raise ChorusError("embedded model: llama-cpp-python is not installed (pip install 'chorus[local]')")
+        ensure_reaper()  # if this process is killed outright, the server is stopped too
         self._proc = subprocess.Popen(self.command(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         Thread(target=self._drain, daemon=True).start()
         deadline = time.monotonic() + timeout_s

@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from storage.errors import BadRequestError, ChorusError, TransientError
+from storage.errors import BadRequestError, ChorusError
 from tasks.backends.base import Completion, GenerationRequest, Health
 from tasks.backends.http import post_json, probe_endpoints, with_retries
 
@@ -111,17 +111,23 @@ class OpenAIBackend:
 
 
 def parse_openai_response(data: Any, n: int, latency: float, where: str) -> list[Completion]:
-    """Completions from a chat or text response; usage is split evenly across choices."""
+    """Completions from a chat or text response; usage is split evenly across choices.
+
+    A response of the wrong shape (not an object, no choices, the wrong number of them) is a
+    BadRequestError: the server answered, and would answer the same request the same way again.
+    """
+    if not isinstance(data, dict):
+        raise BadRequestError(f"{where}: malformed response (a JSON {type(data).__name__}, expected an object)")
     try:
         choices = sorted(data["choices"], key=lambda c: c.get("index", 0))
         usage = data.get("usage") or {}
         texts = [c["message"]["content"] if "message" in c else c["text"] for c in choices]
         reasons = [c.get("finish_reason") or "unknown" for c in choices]
-    except (KeyError, TypeError) as exc:
-        raise TransientError(f"{where}: malformed response ({type(exc).__name__}: {exc})") from None
+        prompt_tokens = int(usage.get("prompt_tokens") or 0)
+        completion_total = int(usage.get("completion_tokens") or 0)
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        raise BadRequestError(f"{where}: malformed response ({type(exc).__name__}: {exc})") from None
     if len(texts) != n:
-        raise TransientError(f"{where}: asked for {n} choices, got {len(texts)} (server ignores n?)")
-    prompt_tokens = int(usage.get("prompt_tokens") or 0)
-    completion_total = int(usage.get("completion_tokens") or 0)
+        raise BadRequestError(f"{where}: asked for {n} choices, got {len(texts)} (server ignores n?)")
     per = completion_total // n if n else 0
     return [Completion(t or "", prompt_tokens, per, r, latency / n) for t, r in zip(texts, reasons, strict=True)]

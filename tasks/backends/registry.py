@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from storage.errors import ChorusError
+from tasks.algorithms.replay_files import find_packaged
 from tasks.algorithms.text_files import read_utf8
 from tasks.backends.registry_schema import validate_entry
 from tasks.backends.spec import ModelSpec
@@ -54,8 +55,11 @@ DEFAULT_MODEL = "smollm2"
 
 def _spec(name: str, raw: dict[str, Any], where: str) -> ModelSpec:
     values = validate_entry(name, raw, where).spec_fields()
-    if values["backend"] == "replay" and not Path(values["path"]).is_absolute() and Path(where).is_file():
-        values["path"] = str((Path(where).parent / values["path"]).resolve())  # relative to the registry file
+    if values["backend"] == "replay" and not Path(values["path"]).is_absolute():
+        beside = (Path(where).parent / values["path"]).resolve() if Path(where).is_file() else Path(values["path"])
+        # A file next to the registry wins; else a name like math500/gpt-oss-20b is a shipped data set.
+        if beside.is_file() or find_packaged(values["path"]) is None:
+            values["path"] = str(beside)
     return ModelSpec(name=name, **values)
 
 

@@ -16,9 +16,9 @@ from tasks.backends.base import Completion, GenerationRequest, Health
 
 
 @functools.lru_cache(maxsize=32)
-def _parsed(path: str, _mtime_ns: int, _size: int) -> dict[str, ReplayProblem]:
+def _parsed(ref: str, _mtime_ns: int, _size: int) -> dict[str, ReplayProblem]:
     """One parse per file version per process: every chunk task builds its own backend."""
-    return {p.problem_id: p for p in load_replay(path)}
+    return {p.problem_id: p for p in load_replay(ref)}
 
 
 class ReplayBackend:
@@ -33,8 +33,11 @@ class ReplayBackend:
 
     def problems(self) -> dict[str, ReplayProblem]:
         if self._problems is None:
-            stat = self.path.stat()
-            self._problems = _parsed(str(self.path.resolve()), stat.st_mtime_ns, stat.st_size)
+            if self.path.is_file():
+                stat = self.path.stat()
+                self._problems = _parsed(str(self.path.resolve()), stat.st_mtime_ns, stat.st_size)
+            else:  # a data set shipped in the package (math500/gpt-oss-20b): it never changes
+                self._problems = _parsed(str(self.path), 0, 0)
         return self._problems
 
     async def generate(self, request: GenerationRequest) -> list[Completion]:

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from storage.errors import BadRequestError, ChorusError, TransientError
+from storage.errors import BadRequestError, ChorusError
 from tasks.backends.base import Completion, GenerationRequest, Health
 from tasks.backends.http import post_json, probe_endpoints, with_retries
 from tasks.backends.openai_compat import parse_openai_response
@@ -116,10 +116,13 @@ class SGLangBackend:
 
 
 def parse_native_response(data: Any, n: int, latency: float, where: str) -> list[Completion]:
-    """`/generate` answers a dict for n = 1 and a list of dicts for n > 1."""
+    """`/generate` answers a dict for n = 1 and a list of dicts for n > 1.
+
+    A wrong shape or count is a BadRequestError (not retried): the same request gets the same answer.
+    """
     items = data if isinstance(data, list) else [data]
     if len(items) != n:
-        raise TransientError(f"{where}: asked for {n} samples, got {len(items)}")
+        raise BadRequestError(f"{where}: asked for {n} samples, got {len(items)}")
     out = []
     for item in items:
         try:
@@ -136,8 +139,8 @@ def parse_native_response(data: Any, n: int, latency: float, where: str) -> list
                     latency / n,
                 )
             )
-        except (KeyError, TypeError, AttributeError) as exc:
-            raise TransientError(f"{where}: malformed /generate response ({exc})") from None
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:
+            raise BadRequestError(f"{where}: malformed /generate response ({type(exc).__name__}: {exc})") from None
     return out
 
 
@@ -145,7 +148,7 @@ def parse_classify_response(data: Any, n: int, where: str) -> list[float]:
     """`/classify` answers a dict for one text and a list of dicts for a list; the reward is embedding[0]."""
     items = data if isinstance(data, list) else [data]
     if len(items) != n:
-        raise TransientError(f"{where}: asked for {n} reward scores, got {len(items)}")
+        raise BadRequestError(f"{where}: asked for {n} reward scores, got {len(items)}")
     try:
         return [float(item["embedding"][0]) for item in items]
     except (KeyError, TypeError, IndexError, ValueError) as exc:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from storage.errors import ChorusError
+from tasks.algorithms.special_tokens import neutralise
 from tasks.backends.base import Prompt, SamplingParams
 
 
@@ -48,6 +49,8 @@ class ModelSpec:
         return Prompt(text=f"{turns}\n\nASSISTANT:\n")
 
     def build_prompt(self, question: str) -> Prompt:
+        # The question is untrusted: its special-token spellings are broken; the template is kept as written.
+        question = neutralise(question)
         body = self.prompt_template.replace("{question}", question) if self.prompt_template else question
         if not self.chat:
             return Prompt(text=body)

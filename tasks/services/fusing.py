@@ -32,6 +32,7 @@ from tasks.algorithms.datasets import Problem
 from tasks.algorithms.fusion_prompts import FusionPrompt, build_fusion_prompt
 from tasks.algorithms.judging import Outcome, build_pairwise_prompt, build_score_prompt, combine_swapped, parse_score
 from tasks.algorithms.judging import parse_verdict as _parse_verdict
+from tasks.algorithms.special_tokens import neutralise
 from tasks.backends.base import Backend, Prompt, SamplingParams
 from tasks.backends.spec import ModelSpec
 from tasks.services.sampling import SampleStats, SamplingJob, sample_problems
@@ -53,7 +54,9 @@ def as_messages(messages: Sequence[Mapping[str, str]]) -> Messages:
 
 def reward_text(template: str, question: str, answer: str) -> str:
     """The reward model's input: its chat template with {question} and {answer} filled in one pass
-    (so an answer that contains "{question}" is inserted literally)."""
+    (so an answer that contains "{question}" is inserted literally). The template holds the reward
+    model's own control tokens; the question and the answer are untrusted and have theirs broken."""
+    question, answer = neutralise(question), neutralise(answer)
     return _FIELD.sub(lambda m: question if m.group(1) == "question" else answer, template)
 
 

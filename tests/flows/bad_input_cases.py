@@ -78,7 +78,7 @@ CASES: list[tuple] = [
         ("--replay", "share no problem"),
         None,
     ),
-    ("issue-ens-two-replay-one-test", f"{E} --test {{M1}}", ("--test", "matched by name"), None),
+    ("issue-ens-two-replay-one-test", f"{E} --test {{M1}}", ("--test", "no file for trained model"), None),
     (
         "issue-ens-test-wrong-names",
         f"{E} --test {{M1}} --test {{T}}/analysis_math500_Other.jsonl",
