@@ -12,7 +12,7 @@ os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
 
 import typer
 
-from chorus import cli_bestofinf, cli_ensemble, cli_fusion, cli_ops, cli_sampling  # noqa: F401 - they register their commands
+from chorus import cli_bestofinf, cli_ensemble, cli_fusion, cli_ops, cli_sampling, cli_serve_replay  # noqa: F401 - they register their commands
 from chorus.cli_common import app, err
 from storage.errors import ChorusError
 
