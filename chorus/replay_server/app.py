@@ -181,6 +181,6 @@ def create_app(catalog: ReplayCatalog, params: GpuParams, model_name: str = "rep
 
     @app.get("/chorus/timeline")
     async def timeline() -> dict[str, Any]:
-        return {"params": asdict(params), "sequences": [asdict(r) for r in server.records]}
+        return {"params": asdict(params), "t0_unix": server.t0_unix, "sequences": [asdict(r) for r in server.records]}
 
     return app

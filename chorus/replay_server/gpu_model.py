@@ -82,6 +82,7 @@ class GpuServer:
     generation_tokens_total: int = 0
     busy_slot_seconds: float = 0.0
     _t0: float = field(default_factory=time.monotonic)
+    t0_unix: float = field(default_factory=time.time)  # lines up the logs of several stand-ins
 
     def __post_init__(self) -> None:
         self.slots = FifoSlots(self.params.slots)
