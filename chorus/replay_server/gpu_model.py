@@ -142,6 +142,11 @@ def utilisation_while_backlogged(records: list[SequenceRecord], slots: int, back
 def ideal_makespan(records: list[SequenceRecord], params: GpuParams) -> float:
     """The larger of total slot work / slots and the longest chain of one problem's sequential requests
     (each request as long as its prefill plus its longest sequence), in model seconds."""
+    return max(makespan_bounds(records, params))
+
+
+def makespan_bounds(records: list[SequenceRecord], params: GpuParams) -> tuple[float, float]:
+    """(total slot work / slots, the longest chain of one problem's requests), in model seconds."""
     per_request: dict[int, tuple[str, float, float]] = {}
     for r in records:
         longest = max(per_request.get(r.request_id, (r.problem, 0.0, 0.0))[1], r.tokens / params.decode_tps)
@@ -150,4 +155,4 @@ def ideal_makespan(records: list[SequenceRecord], params: GpuParams) -> float:
     chains: dict[str, float] = {}
     for problem, longest, prefill in per_request.values():
         chains[problem] = chains.get(problem, 0.0) + longest + prefill
-    return max(work / params.slots, max(chains.values(), default=0.0))
+    return work / params.slots, max(chains.values(), default=0.0)
