@@ -1,4 +1,4 @@
-"""`vote` at GPU scale on CPU: 2,000 MATH500 problems (4 models' recorded answers) through the CLI,
+"""`vote` at GPU scale on CPU: 2,500 MATH500 problems (5 models' recorded answers) through the CLI,
 Prefect and a SQLite cache, over HTTP to `chorus serve-replay` stand-ins (64 slots each), measured from the
 stand-ins' sequence logs.
 
