@@ -146,7 +146,11 @@ def ideal_makespan(records: list[SequenceRecord], params: GpuParams) -> float:
 
 
 def makespan_bounds(records: list[SequenceRecord], params: GpuParams) -> tuple[float, float]:
-    """(total slot work / slots, the longest chain of one problem's requests), in model seconds."""
+    """(total slot work / slots, the longest chain of one problem's requests), in model seconds.
+
+    A problem's requests count as one after another, which holds for a one-model vote; a mixture sends
+    its models' requests of a round side by side, so there the chain is an overestimate.
+    """
     per_request: dict[int, tuple[str, float, float]] = {}
     for r in records:
         longest = max(per_request.get(r.request_id, (r.problem, 0.0, 0.0))[1], r.tokens / params.decode_tps)
