@@ -21,6 +21,7 @@ from chorus import (  # noqa: F401 - they register their commands
     cli_ops,
     cli_sampling,
     cli_serve,
+    cli_serve_replay,
 )
 from chorus.cli_common import app, err
 from chorus.cli_secrets import without_db_password

@@ -29,7 +29,7 @@ from flows.parameters import (
 from storage.settings import database_url
 from tasks.algorithms.datasets import chunked
 from tasks.algorithms.options import parse_schedule, parse_weighted
-from tasks.services.concurrency import bounded_gather, chunks_in_flight
+from tasks.services.concurrency import bounded_gather, vote_chunks_in_flight
 from tasks.setup_tasks import load_problems, open_cache, plan_sampling, register_job, resolve_model, serving
 from tasks.vote_tasks import (
     ensemble_models,
@@ -81,7 +81,7 @@ async def vote_flow(
         register_job(job, db_url)
     async with serving([j.spec for j in jobs]) as ready:
         plan = plan.with_specs(ready)
-        in_flight = chunks_in_flight(max(s.max_concurrency for s in ready), chunk_size)
+        in_flight = vote_chunks_in_flight(max(s.max_concurrency for s in ready), chunk_size)
         chunks = chunked(problems, chunk_size)
         results = await bounded_gather((vote_chunk(plan, c, db_url, seed) for c in chunks), in_flight)
         votes = [v for chunk_votes, _ in results for v in chunk_votes]

@@ -11,7 +11,7 @@ import httpx
 
 from storage.errors import BadRequestError, ChorusError
 from tasks.backends.base import Completion, GenerationRequest, Health
-from tasks.backends.http import post_json, probe_endpoints, with_retries
+from tasks.backends.http import post_json, probe_endpoints, shared_ssl_context, with_retries
 
 
 class OpenAIBackend:
@@ -53,7 +53,9 @@ class OpenAIBackend:
             if not key:
                 raise ChorusError(f"model {name}: environment variable {api_key_env} (API key) is not set")
             headers["Authorization"] = f"Bearer {key}"
-        self._client = httpx.AsyncClient(headers=headers, timeout=httpx.Timeout(timeout_s, connect=10.0))
+        self._client = httpx.AsyncClient(
+            headers=headers, timeout=httpx.Timeout(timeout_s, connect=10.0), verify=shared_ssl_context()
+        )
         self._next = itertools.cycle(self.endpoints)
 
     def _url(self, base: str) -> str:

@@ -16,7 +16,7 @@ import httpx
 
 from storage.errors import BadRequestError, ChorusError
 from tasks.backends.base import Completion, GenerationRequest, Health
-from tasks.backends.http import post_json, probe_endpoints, with_retries
+from tasks.backends.http import post_json, probe_endpoints, shared_ssl_context, with_retries
 from tasks.backends.openai_compat import parse_openai_response
 
 
@@ -41,7 +41,7 @@ class SGLangBackend:
         self.model = model
         self.chat = chat
         self.max_concurrency = max_concurrency
-        self._client = httpx.AsyncClient(timeout=httpx.Timeout(timeout_s, connect=10.0))
+        self._client = httpx.AsyncClient(timeout=httpx.Timeout(timeout_s, connect=10.0), verify=shared_ssl_context())
         self._next = itertools.cycle(self.endpoints)
 
     def _native_body(self, request: GenerationRequest) -> dict[str, Any]:

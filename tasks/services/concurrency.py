@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Iterable
-from contextlib import AbstractAsyncContextManager, nullcontext
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Iterable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -22,6 +23,62 @@ def endpoint_limiter(key: str, limit: int) -> asyncio.Semaphore:
     if sem is None:
         sem = _limiters[(loop_id, key)] = asyncio.Semaphore(max(1, limit))
     return sem
+
+
+class SequenceBudget:
+    """At most `limit` sequences in flight to one endpoint group, granted strictly in arrival order.
+
+    A request for n samples takes n units (capped at `limit`, so an oversized request still runs, alone):
+    an SGLang server schedules each of the n as its own sequence, so counting requests would let a few
+    large batches flood its queue while counting sequences keeps it full but bounded.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = max(1, limit)
+        self.free = self.limit
+        self._waiters: deque[tuple[int, asyncio.Future[None]]] = deque()
+
+    @asynccontextmanager
+    async def hold(self, n: int) -> AsyncIterator[None]:
+        n = min(max(1, n), self.limit)
+        if self._waiters or self.free < n:
+            entry = (n, asyncio.get_running_loop().create_future())
+            self._waiters.append(entry)
+            try:
+                await entry[1]
+            except asyncio.CancelledError:
+                if entry in self._waiters:
+                    self._waiters.remove(entry)
+                elif entry[1].done() and not entry[1].cancelled():
+                    self._release(n)  # granted just as we were cancelled: hand the units on
+                raise
+        else:
+            self.free -= n
+        try:
+            yield
+        finally:
+            self._release(n)
+
+    def _release(self, n: int) -> None:
+        self.free += n
+        while self._waiters and self._waiters[0][0] <= self.free:
+            k, fut = self._waiters.popleft()
+            if fut.cancelled():
+                continue
+            self.free -= k
+            fut.set_result(None)
+
+
+_budgets: dict[tuple[int, str], SequenceBudget] = {}
+
+
+def endpoint_budget(key: str, limit: int) -> SequenceBudget:
+    """One sequence budget per (event loop, model endpoints) in this process, shared by its vote tasks."""
+    loop_id = id(asyncio.get_running_loop())
+    budget = _budgets.get((loop_id, key))
+    if budget is None:
+        budget = _budgets[(loop_id, key)] = SequenceBudget(limit)
+    return budget
 
 
 async def bounded_gather(coros: Iterable[Awaitable[T]], limit: int) -> list[T]:
@@ -52,3 +109,13 @@ def generation_slot(global_limit: str | None) -> AbstractAsyncContextManager[obj
 def chunks_in_flight(max_concurrency: int, chunk_size: int) -> int:
     """Chunk tasks to run at once: enough to keep every server slot busy, not thousands of idle tasks."""
     return max(2, -(-max_concurrency // max(1, chunk_size)) + 1)
+
+
+def vote_chunks_in_flight(max_concurrency: int, chunk_size: int) -> int:
+    """Vote chunk tasks to run at once: four problems per in-flight sequence of the endpoint budget.
+
+    A problem has at most one batch in flight and spends part of its time between batches (and a chunk
+    task keeps its place until its slowest problem ends), so it takes several problems per slot to keep
+    the budget full; the budget, not this number, bounds what the server sees.
+    """
+    return max(2, -(-4 * max_concurrency // max(1, chunk_size)) + 1)

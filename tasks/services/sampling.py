@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from storage.cache import Generation, GenerationCache
 from storage.keys import canonical_json, content_hash, derive_seed
 from tasks.algorithms.datasets import Problem
-from tasks.backends.base import Backend, GenerationRequest, Prompt, SamplingParams
+from tasks.backends.base import Backend, Completion, GenerationRequest, Prompt, SamplingParams
 from tasks.backends.spec import ModelSpec
 from tasks.services.concurrency import endpoint_limiter, generation_slot
 
@@ -108,7 +108,29 @@ class SamplingJob:
         return prompt, content_hash(prompt.as_key())
 
 
-def _requests(
+def generations(
+    job: SamplingJob, prompt_hash: str, request: GenerationRequest, completions: list[Completion]
+) -> list[Generation]:
+    """Cache rows for the completions of one request, keyed by its sample indices."""
+    return [
+        Generation(
+            job.model_fp,
+            prompt_hash,
+            job.params_hash,
+            i,
+            c.text,
+            None,
+            c.prompt_tokens,
+            c.completion_tokens,
+            c.finish_reason,
+            c.latency_s,
+            seed,
+        )
+        for i, seed, c in zip(request.indices, request.seeds, completions, strict=True)
+    ]
+
+
+def requests_for(
     job: SamplingJob, backend: Backend, problem: Problem, prompt: Prompt, prompt_hash: str, missing: list[int]
 ) -> list[GenerationRequest]:
     # llama.cpp ignores n: one request per sample, each with its own derived seed.
@@ -146,25 +168,10 @@ async def sample_problems(
         prompt, prompt_hash = prompts[problem.id]
         have = {i: g for i, g in found[prompt_hash].items() if i < n}
         missing = [i for i in range(n) if i not in have]
-        for request in _requests(job, backend, problem, prompt, prompt_hash, missing):
+        for request in requests_for(job, backend, problem, prompt, prompt_hash, missing):
             async with limiter, generation_slot(job.spec.global_limit):
                 completions = await backend.generate(request)
-            fresh = [
-                Generation(
-                    job.model_fp,
-                    prompt_hash,
-                    job.params_hash,
-                    i,
-                    c.text,
-                    None,
-                    c.prompt_tokens,
-                    c.completion_tokens,
-                    c.finish_reason,
-                    c.latency_s,
-                    seed,
-                )
-                for i, seed, c in zip(request.indices, request.seeds, completions, strict=True)
-            ]
+            fresh = generations(job, prompt_hash, request, completions)
             await writer.add(fresh)
             for g in fresh:
                 have[g.sample_index] = g

@@ -1,27 +1,33 @@
 """Adaptive voting on live models through the cache (Best-of-∞ `vote`).
 
 Per problem: draw a batch, extract and canonicalise the answers, update the counts, ask the stopping
-rule; repeat until it says stop or max_samples is reached. All unfinished problems of a chunk draw
-their batch at once, so the server always has work. With several models, each draw picks model i
-with probability w_i (the paper's mixture); the choice is a hash of (problem, draw index), so a rerun
-makes the same choices and finds every sample in the cache.
+rule; repeat until it says stop or max_samples is reached. Every problem is its own pipeline: its next
+batch goes out as soon as its last one lands, so no problem waits for another's slowest generation
+(reasoning traces differ in length by 10x) and the server's slots never idle behind stragglers.
+With several models, each draw picks model i with probability w_i (the paper's mixture); the choice
+is a hash of (problem, draw index), so a rerun makes the same choices and finds every sample in the
+cache.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import statistics
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from storage.cache import GenerationCache
+from storage.cache import Generation, GenerationCache
+from storage.keys import canonical_json
 from tasks.algorithms.answers import AnswerKind, answer_key, answers_match
 from tasks.algorithms.datasets import Problem
 from tasks.algorithms.stopping import StoppingRule, VoteState, plurality
-from tasks.backends.base import Backend
+from tasks.backends.base import Backend, GenerationRequest, Prompt
 from tasks.backends.spec import ModelSpec
-from tasks.services.sampling import SampleStats, SamplingJob, sample_problems
+from tasks.services.concurrency import SequenceBudget, endpoint_budget, generation_slot
+from tasks.services.sampling import SampleStats, SamplingJob, WriteBehind, generations, requests_for
 
 
 @dataclass(frozen=True)
@@ -63,67 +69,123 @@ def draw_model(problem_id: str, draw: int, weights: tuple[float, ...]) -> int:
     return int(min(np.searchsorted(cumulative, u, side="right"), len(weights) - 1))
 
 
+class _ProblemPipeline:
+    """One problem's vote: its next batch goes out the moment the previous one lands and the rule says
+    continue, independently of every other problem (no round barrier). Its prompts were registered and
+    its cached generations read once for the whole chunk; what it draws stays in memory."""
+
+    def __init__(self, run: _ChunkRun, problem: Problem) -> None:
+        self.run, self.problem = run, problem
+        self.answers: list[str | None] = []
+        self.per_model = [0] * len(run.plan.jobs)
+        self.tokens = 0
+        self.score = 0.0
+        digest = hashlib.sha256(problem.id.encode()).digest()
+        # Only the authors' Monte Carlo rule draws from it; per problem, so completion order cannot matter.
+        self.rng = np.random.default_rng([run.seed, int.from_bytes(digest[:8], "big")])
+
+    async def vote(self) -> ProblemVote:
+        plan, round_ = self.run.plan, 0
+        while len(self.answers) < plan.rule.max_samples:
+            k = min(plan.batch(round_), plan.rule.max_samples - len(self.answers))
+            models = [draw_model(self.problem.id, len(self.answers) + t, plan.weights) for t in range(k)]
+            wanted = {m: models.count(m) for m in sorted(set(models))}
+            got = await asyncio.gather(*(self._draw(m, c) for m, c in wanted.items()))
+            fetched = {m: list(gens) for m, gens in zip(wanted, got, strict=True)}
+            for m in models:  # in draw order, so the votes are exactly those of the lock-step loop
+                gen = fetched[m].pop(0)
+                self.answers.append(answer_key(gen.text, plan.kind))
+                self.tokens += gen.completion_tokens
+                self.run.stats.truncated += gen.finish_reason == "length"
+            state = VoteState.from_sequences([self.answers], window=plan.rule.window)
+            stop, score = plan.rule.should_stop(state, self.rng)
+            self.score = float(score[0])
+            if bool(stop[0]):
+                break
+            round_ += 1
+        answer = plurality(self.answers)
+        gold = self.problem.answer
+        correct = None if gold is None else answers_match(answer, gold, plan.kind)
+        if self.run.on_problem_done:
+            self.run.on_problem_done(len(self.answers))
+        return ProblemVote(
+            self.problem.id, answer, gold, correct, len(self.answers), self.score, self.tokens, self.answers
+        )
+
+    async def _draw(self, m: int, count: int) -> list[Generation]:
+        """Samples per_model[m] .. +count of model m: from the chunk's cache read, else generated."""
+        run, job, backend = self.run, self.run.plan.jobs[m], self.run.backends[m]
+        prompt, prompt_hash = run.prompts[m][self.problem.id]
+        have = run.found[m][prompt_hash]
+        indices = list(range(self.per_model[m], self.per_model[m] + count))
+        self.per_model[m] += count
+        missing = [i for i in indices if i not in have]
+
+        async def one(request: GenerationRequest) -> None:
+            async with run.budgets[m].hold(len(request.indices)), generation_slot(job.spec.global_limit):
+                completions = await backend.generate(request)
+            fresh = generations(job, prompt_hash, request, completions)
+            await run.writer.add(fresh)
+            for g in fresh:
+                have[g.sample_index] = g
+            run.stats.generated += len(fresh)
+
+        await asyncio.gather(*(one(r) for r in requests_for(job, backend, self.problem, prompt, prompt_hash, missing)))
+        return [have[i] for i in indices]
+
+
 @dataclass
-class _Progress:
-    problem: Problem
-    answers: list[str | None] = field(default_factory=list)
-    per_model: list[int] = field(default_factory=list)
-    tokens: int = 0
-    score: float = 0.0
+class _ChunkRun:
+    plan: VotePlan
+    backends: list[Backend]
+    seed: int
+    on_problem_done: Callable[[int], None] | None
+    writer: WriteBehind
+    prompts: list[dict[str, tuple[Prompt, str]]] = field(default_factory=list)
+    found: list[dict[str, dict[int, Generation]]] = field(default_factory=list)
+    budgets: list[SequenceBudget] = field(default_factory=list)
+    stats: SampleStats = field(default_factory=SampleStats)
 
 
 async def vote_problems(
-    plan: VotePlan, problems: list[Problem], cache: GenerationCache, backends: list[Backend], seed: int = 0
+    plan: VotePlan,
+    problems: list[Problem],
+    cache: GenerationCache,
+    backends: list[Backend],
+    seed: int = 0,
+    *,
+    on_problem_done: Callable[[int], None] | None = None,
 ) -> tuple[list[ProblemVote], SampleStats]:
-    """Run adaptive voting for a chunk of problems; returns one ProblemVote per problem, in order."""
-    state = {p.id: _Progress(p, per_model=[0] * len(plan.jobs)) for p in problems}
-    active = [p.id for p in problems]
-    stats = SampleStats(problems=len(problems))
-    rng = np.random.default_rng(seed)  # only the authors' Monte Carlo rule uses it
-    round_ = 0
-    while active:
-        draws: dict[str, list[int]] = {}
-        for pid in active:
-            st = state[pid]
-            k = min(plan.batch(round_), plan.rule.max_samples - len(st.answers))
-            draws[pid] = [draw_model(pid, len(st.answers) + t, plan.weights) for t in range(k)]
-        targets: list[dict[str, int]] = [{} for _ in plan.jobs]
-        for pid, models in draws.items():
-            for m in range(len(plan.jobs)):
-                extra = models.count(m)
-                if extra:
-                    targets[m][pid] = state[pid].per_model[m] + extra
-        fetched: list[dict[str, list]] = []
-        for m, job in enumerate(plan.jobs):
-            chunk = [state[pid].problem for pid in targets[m]]
-            samples, s = await sample_problems(job, chunk, targets[m], cache, backends[m]) if chunk else ([], None)
-            if s is not None:
-                stats.generated += s.generated
-                stats.truncated += s.truncated
-            fetched.append({ps.problem_id: ps.generations for ps in samples})
-        for pid, models in draws.items():
-            st = state[pid]
-            for m in models:
-                gen = fetched[m][pid][st.per_model[m]]
-                st.per_model[m] += 1
-                st.answers.append(answer_key(gen.text, plan.kind))
-                st.tokens += gen.completion_tokens
-        vote_state = VoteState.from_sequences([state[pid].answers for pid in active], window=plan.rule.window)
-        stop, score = plan.rule.should_stop(vote_state, rng)
-        for pid, s_ in zip(active, score, strict=True):
-            state[pid].score = float(s_)
-        active = [pid for pid, done in zip(active, stop, strict=True) if not done]
-        round_ += 1
-    out = []
-    for p in problems:
-        st = state[p.id]
-        answer = plurality(st.answers)
-        correct = None if p.answer is None else answers_match(answer, p.answer, plan.kind)
-        out.append(ProblemVote(p.id, answer, p.answer, correct, len(st.answers), st.score, st.tokens, st.answers))
-        stats.requested += len(st.answers)
-        stats.completion_tokens += st.tokens
+    """Adaptive voting for a chunk of problems, each its own pipeline; one ProblemVote per problem, in order.
+
+    In flight per model endpoint group: at most `max_concurrency` sequences (SequenceBudget), shared with
+    every other chunk of the run, so the server's queue stays full but not flooded.
+    """
+    run = _ChunkRun(plan, backends, seed, on_problem_done, WriteBehind(cache))
+    for job, backend in zip(plan.jobs, backends, strict=True):
+        prompts = {p.id: job.prompt(p) for p in problems}
+        keys = [(h, canonical_json(pr.as_key())) for pr, h in prompts.values()]
+        await asyncio.to_thread(cache.register, prompts=keys)
+        hashes = [h for h, _ in keys]
+        run.found.append(
+            await asyncio.to_thread(cache.get, job.model_fp, job.params_hash, hashes, plan.rule.max_samples)
+        )
+        run.prompts.append(prompts)
+        run.budgets.append(endpoint_budget(job.model_fp + ",".join(job.spec.endpoints), backend.max_concurrency))
+    try:
+        async with asyncio.TaskGroup() as group:
+            running = [group.create_task(_ProblemPipeline(run, p).vote()) for p in problems]
+    except ExceptionGroup as eg:
+        raise eg.exceptions[0] from None  # the first failure decides retry; the others were cancelled
+    finally:
+        await run.writer.close()  # what did finish is kept, so a retry only makes what is missing
+    votes = [t.result() for t in running]
+    stats = run.stats
+    stats.problems = len(problems)
+    stats.requested = sum(v.samples for v in votes)
+    stats.completion_tokens = sum(v.completion_tokens for v in votes)
     stats.cached = stats.requested - stats.generated
-    return out, stats
+    return votes, stats
 
 
 def summarise_votes(votes: list[ProblemVote]) -> dict[str, float | int | None]:

@@ -1,0 +1,183 @@
+"""The serve-replay stand-in: prompt-to-problem mapping, seeded draws, the GPU timing model, HTTP shapes
+and errors, and the sequence budget the vote uses in front of it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from chorus.replay_server.app import create_app
+from chorus.replay_server.catalog import ReplayCatalog, UnknownPrompt, question_text
+from chorus.replay_server.gpu_model import (
+    GpuParams,
+    GpuServer,
+    SequenceRecord,
+    ideal_makespan,
+    utilisation_while_backlogged,
+)
+from storage.errors import ChorusError
+from tasks.algorithms.answers import answer_key
+from tasks.services.concurrency import SequenceBudget
+from tests.conftest import REPO, SHARED_DATA
+
+AIME = SHARED_DATA / "analysis_aime2024_Qwen3-4B.jsonl"
+
+
+@pytest.fixture(scope="module")
+def catalog() -> ReplayCatalog:
+    return ReplayCatalog.from_files([AIME])
+
+
+def test_prompt_names_its_problem_and_unknown_prompts_are_refused(catalog: ReplayCatalog) -> None:
+    key, problem = catalog.find("System text.\n" + question_text("aime2024_Qwen3-4B/7"))
+    assert key == "aime2024_Qwen3-4B/7" and problem.problem_id == "7"
+    with pytest.raises(UnknownPrompt, match="names no recorded problem"):
+        catalog.find("What is 2 + 2?")
+    with pytest.raises(UnknownPrompt, match="no recorded problem 'aime2024_Qwen3-4B/99'"):
+        catalog.find(question_text("aime2024_Qwen3-4B/99"))
+
+
+def test_draws_are_seeded_recorded_and_cut_by_max_new_tokens(catalog: ReplayCatalog) -> None:
+    _, problem = catalog.find(question_text("aime2024_Qwen3-4B/3"))
+    recorded = set(zip(problem.answers, problem.tokens, strict=True))
+    draws = [catalog.draw(problem, seed=11, index=i) for i in range(40)]
+    assert draws == [catalog.draw(problem, seed=11, index=i) for i in range(40)]
+    assert draws != [catalog.draw(problem, seed=12, index=i) for i in range(40)]
+    assert all((d.answer, d.tokens) in recorded for d in draws)
+    d = next(d for d in draws if d.answer)
+    text, tokens, cut = d.text(None)
+    assert answer_key(text, "number") == answer_key(f"\\boxed{{{d.answer}}}", "number") and tokens == d.tokens
+    assert not cut
+    text, tokens, cut = d.text(d.tokens - 1)
+    assert cut and tokens == d.tokens - 1 and "\\boxed" not in text
+
+
+def test_unreadable_or_malformed_replay_files_stop_at_start(tmp_path: Path) -> None:
+    bad = tmp_path / "analysis_bad.jsonl"
+    bad.write_text('{"problem_num": 0, "all_answers": [["1", 5]]}\nnot json\n')
+    with pytest.raises(ChorusError, match=r"analysis_bad.jsonl:2: not a replay record"):
+        ReplayCatalog.from_files([bad])
+    proc = subprocess.run(
+        [sys.executable, "-m", "chorus.cli", "serve-replay", "--replay", str(tmp_path / "missing.jsonl")],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+    )
+    assert proc.returncode != 0 and proc.stdout == ""
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "missing.jsonl: cannot read replay file" in lines[0]
+
+
+def test_slots_queue_in_order_and_prefill_is_paid_once_per_request() -> None:
+    # 100 tokens at 100 tok/s = 1 model second; speedup 20 makes it 50 ms of real time.
+    server = GpuServer(GpuParams(slots=2, decode_tps=100, prefill_tps=400, speedup=20))
+
+    async def scenario() -> None:
+        await asyncio.gather(
+            server.run_request("a", 400, [100, 100]),  # prefill 1 s once, on the first sequence only
+            server.run_request("b", 0, [100]),  # queued behind a's two sequences
+        )
+
+    started = time.monotonic()
+    asyncio.run(scenario())
+    real = time.monotonic() - started
+    a1, a2 = sorted((r for r in server.records if r.problem == "a"), key=lambda r: r.end)
+    (b,) = [r for r in server.records if r.problem == "b"]
+    tol = 0.4  # model seconds (20 ms real) of event-loop jitter
+    assert abs(a1.end - 1.0) < tol and abs(a2.end - 2.0) < tol  # one of them also paid the prefill
+    assert abs(b.start - a1.end) < tol and abs(b.end - 2.0) < tol  # FIFO: b took the first free slot
+    assert abs(server.busy_slot_seconds - 4.0) < 3 * tol
+    assert 1.5 / 20 < real < 4.0 / 20 + 0.5
+    assert server.prompt_tokens_total == 400 and server.generation_tokens_total == 300
+
+
+def test_utilisation_and_ideal_makespan_from_the_sequence_log() -> None:
+    params = GpuParams(slots=2, decode_tps=10, prefill_tps=1000, speedup=1)
+    records = [
+        SequenceRecord(1, "p", 0.0, 0.0, 4.0, 40, 0),
+        SequenceRecord(2, "q", 0.0, 0.0, 2.0, 20, 0),
+        SequenceRecord(3, "q", 2.0, 2.0, 3.0, 10, 0),  # q's second request, after its first
+        SequenceRecord(4, "r", 0.0, 3.5, 4.0, 5, 0),  # a slot idles from 3 to 3.5
+    ]
+    # backlog 3: the window closes when fewer than 3 sequences remain unfinished, at t = 3 (q's second ends)
+    util, window = utilisation_while_backlogged(records, slots=2, backlog=3)
+    assert window == 3.0 and util == pytest.approx(1.0)
+    util, window = utilisation_while_backlogged(records, slots=2, backlog=1)
+    assert window == 4.0 and util == pytest.approx(7.5 / 8)
+    # work 75 tokens / 10 tok/s / 2 slots = 3.75 s; the longest chain: p 4 s (q: 2 + 1 = 3 s)
+    assert ideal_makespan(records, params) == pytest.approx(4.0)
+    longer_chain = [*records, SequenceRecord(5, "q", 3.0, 3.0, 6.0, 30, 0)]
+    assert ideal_makespan(longer_chain, params) == pytest.approx(6.0)  # q: 2 + 1 + 3
+
+
+def test_http_routes_follow_sglang_shapes(catalog: ReplayCatalog) -> None:
+    app = create_app(catalog, GpuParams(slots=8, decode_tps=1e6, prefill_tps=1e6), model_name="replay/test")
+    prompt = question_text("aime2024_Qwen3-4B/5")
+    with TestClient(app) as client:
+        body = {"text": prompt, "sampling_params": {"n": 3, "max_new_tokens": 10**6, "sampling_seed": 9}}
+        many = client.post("/generate", json=body).json()
+        assert isinstance(many, list) and len(many) == 3
+        again = client.post("/generate", json=body).json()
+        assert [m["text"] for m in many] == [m["text"] for m in again]  # the same seed, the same answers
+        _, problem = catalog.find(prompt)
+        for item in many:
+            meta = item["meta_info"]
+            assert meta["finish_reason"]["type"] == "stop" and meta["completion_tokens"] in problem.tokens
+        one = client.post("/generate", json={"text": prompt, "sampling_params": {"sampling_seed": 9}}).json()
+        assert isinstance(one, dict) and one["text"] == many[0]["text"]
+        chat = client.post(
+            "/v1/chat/completions",
+            json={"model": "replay/test", "messages": [{"role": "user", "content": prompt}], "n": 2, "seed": 9},
+        ).json()
+        assert [c["message"]["content"] for c in chat["choices"]] == [m["text"] for m in many[:2]]
+        assert chat["usage"]["completion_tokens"] == sum(m["meta_info"]["completion_tokens"] for m in many[:2])
+        bad = client.post("/generate", json={"text": "What is 2 + 2?", "sampling_params": {}})
+        assert bad.status_code == 400 and "names no recorded problem" in bad.json()["error"]["message"]
+        bad_chat = client.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": "hi"}]})
+        assert bad_chat.status_code == 400 and "names no recorded problem" in bad_chat.json()["message"]
+        assert client.post("/generate", json={"text": prompt, "sampling_params": {"n": 0}}).status_code == 400
+        assert client.get("/health_generate").status_code == 200
+        assert client.get("/v1/models").json()["data"][0]["id"] == "replay/test"
+        assert client.get("/get_model_info").json()["is_generation"] is True
+        metrics = client.get("/metrics").text
+        assert 'sglang:num_requests_total{model_name="replay/test"} 4' in metrics
+        assert "sglang:num_running_reqs" in metrics and "sglang:num_queue_reqs" in metrics
+        assert "sglang:generation_tokens_total" in metrics and "chorus_standin:busy_slot_seconds_total" in metrics
+        timeline = client.get("/chorus/timeline").json()
+        assert len(timeline["sequences"]) == 3 + 3 + 1 + 2
+        json.dumps(timeline)
+
+
+def test_sequence_budget_grants_in_order_and_never_exceeds_its_limit() -> None:
+    budget = SequenceBudget(8)
+    in_flight, peak, order = [0], [0], []
+
+    async def request(i: int, n: int) -> None:
+        async with budget.hold(n):
+            order.append(i)
+            in_flight[0] += min(n, 8)
+            peak[0] = max(peak[0], in_flight[0])
+            await asyncio.sleep(random.Random(i).uniform(0.001, 0.01))
+            in_flight[0] -= min(n, 8)
+
+    async def scenario() -> None:
+        sizes = [random.Random(i).choice([1, 2, 4, 8, 20]) for i in range(60)]
+        tasks = []
+        for i, n in enumerate(sizes):
+            tasks.append(asyncio.create_task(request(i, n)))
+            await asyncio.sleep(0)  # arrivals in index order
+        await asyncio.gather(*tasks)
+
+    asyncio.run(scenario())
+    assert peak[0] == 8 and sorted(order) == list(range(60))
+    assert order == sorted(order)  # strictly first come, first served
+    assert budget.free == 8
