@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import os
 import sys
-
-# Before prefect is imported: no telemetry (this machine may have no network, and it logs an error).
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-os.environ.setdefault("DO_NOT_TRACK", "1")
-os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
 
 import typer
 
 from chorus import cli_bestofinf, cli_ensemble, cli_fusion, cli_ops, cli_sampling  # noqa: F401 - they register their commands
 from chorus.cli_common import app, err
+from chorus.prefect_runtime import set_prefect_environment
 from storage.errors import ChorusError
 
 
 def main() -> None:
+    # Before prefect is imported: its files under CHORUS_HOME, no telemetry (no network here).
+    set_prefect_environment()
     try:
         app(standalone_mode=False)
     except ChorusError as exc:

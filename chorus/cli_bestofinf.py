@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from chorus.cli_common import ConfigOpt, DbOpt, JsonOpt, app, out, preflight, print_summary, quiet_prefect_console
+from chorus.prefect_runtime import use_prefect
 from storage.errors import ChorusError
 from tasks.algorithms.options import parse_floats
 
@@ -73,7 +74,7 @@ def vote(
     parse_schedule(batch_schedule, batch)
     make_rule(rule, threshold, max_samples, alpha, compat)
     preflight(names, dataset=dataset, limit=limit, config=config, db=db, max_tokens=max_tokens, temperature=temperature)
-
+    use_prefect()
     from flows.vote_flow import vote_flow
 
     quiet_prefect_console()
@@ -135,7 +136,7 @@ def simulate(
     fx = [int(x) for x in parse_floats(fixed, "--fixed") or []]
     for path in replay:
         load_replay(path)  # bad files fail here, in one line, before Prefect starts
-
+    use_prefect()
     from flows.simulate_flow import simulate_flow
 
     quiet_prefect_console()

@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from chorus.cli_common import ConfigOpt, DbOpt, app, out, preflight, quiet_prefect_console
+from chorus.prefect_runtime import use_prefect
 from storage.errors import ChorusError
 from tasks.algorithms.options import parse_floats
 
@@ -77,7 +78,7 @@ def ensemble(
     from tasks.algorithms.ensemble_weights import check_bounds
 
     check_bounds(len(replay or model or []), parse_floats(lower, "--lower"), parse_floats(upper, "--upper"))
-
+    use_prefect()
     from flows.ensemble_flow import ensemble_flow
 
     quiet_prefect_console()

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from chorus.cli_common import ConfigOpt, DbOpt, JsonOpt, ProgressBar, app, preflight, print_summary
+from chorus.prefect_runtime import use_prefect
 from storage.errors import ChorusError
 
 FusorOpt = Annotated[str, typer.Option("--fusor", help="Model that reads the candidates and writes one answer.")]
@@ -112,7 +113,7 @@ def fuse(
     count = preflight(
         models, dataset=dataset, limit=limit, config=config, db=db, max_tokens=max_tokens, temperature=temperature
     )
-
+    use_prefect()
     from flows.fuse_flow import fuse_flow
 
     call = fuse_flow(
@@ -187,7 +188,7 @@ def distill(
     count = preflight(
         models, dataset=prompts, limit=limit, config=config, db=db, max_tokens=max_tokens, temperature=temperature
     )
-
+    use_prefect()
     from flows.distill_flow import distill_flow
 
     call = distill_flow(

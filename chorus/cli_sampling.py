@@ -24,6 +24,7 @@ from chorus.cli_common import (
     print_summary,
     quiet_prefect_console,
 )
+from chorus.prefect_runtime import use_prefect
 from storage.errors import ChorusError
 
 
@@ -56,7 +57,7 @@ def sample(
         temperature=temperature,
         top_p=top_p,
     )
-
+    use_prefect()
     from flows.sample_flow import sample_flow
 
     quiet_prefect_console()
