@@ -30,8 +30,9 @@ def simulate_flow(
         Literal["raw", "canonical"], Field(description="Vote on recorded strings or canonical forms")
     ] = "raw",
     plot: Annotated[str | None, Field(description="Also write the plot to this PNG path")] = None,
+    chart: Annotated[bool, Field(description="Draw the plot into the report artifact")] = True,
 ) -> dict[str, object]:
     """Monte Carlo trials drawing with replacement from each problem's recorded answers."""
     models = load_replays(replay)
     result = run_simulation(models, weights, rule, thresholds, fixed, trials, max_samples, seed, alpha, compat, keys)
-    return report_simulation(result, replay, plot)
+    return report_simulation(result, replay, plot, chart)
