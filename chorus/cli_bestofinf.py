@@ -10,8 +10,9 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from chorus.cli_common import ConfigOpt, DbOpt, JsonOpt, app, out, preflight, print_summary, quiet_prefect_console
+from chorus.cli_common import ConfigOpt, DbOpt, JsonOpt, app, err, out, preflight, print_summary, quiet_prefect_console
 from chorus.prefect_runtime import use_prefect
+from chorus.progress_display import Announcements, VoteProgress
 from storage.errors import ChorusError
 from tasks.algorithms.options import parse_floats
 
@@ -74,34 +75,37 @@ def vote(
     names = [name for name, _ in parse_weighted(model)]
     parse_schedule(batch_schedule, batch)
     make_rule(rule, threshold, max_samples, alpha, compat)
-    preflight(names, dataset=dataset, limit=limit, config=config, db=db, max_tokens=max_tokens, temperature=temperature)
+    count = preflight(
+        names, dataset=dataset, limit=limit, config=config, db=db, max_tokens=max_tokens, temperature=temperature
+    )
     use_prefect()
     from flows.vote_flow import vote_flow
 
     quiet_prefect_console()
 
-    summary = asyncio.run(
-        vote_flow(
-            dataset=dataset,
-            models=model,
-            rule=rule,
-            threshold=threshold,
-            max_samples=max_samples,
-            batch_schedule=batch_schedule,
-            batch=batch,
-            answer_kind=answer_kind,
-            alpha=alpha,
-            compat=compat,
-            max_tokens=max_tokens,
-            temperature=temperature,
-            baseline=baseline,
-            db=db,
-            config=config,
-            chunk_size=chunk_size,
-            limit=limit,
-            seed=seed,
+    with Announcements(err), VoteProgress(err, count, quiet=as_json):
+        summary = asyncio.run(
+            vote_flow(
+                dataset=dataset,
+                models=model,
+                rule=rule,
+                threshold=threshold,
+                max_samples=max_samples,
+                batch_schedule=batch_schedule,
+                batch=batch,
+                answer_kind=answer_kind,
+                alpha=alpha,
+                compat=compat,
+                max_tokens=max_tokens,
+                temperature=temperature,
+                baseline=baseline,
+                db=db,
+                config=config,
+                chunk_size=chunk_size,
+                limit=limit,
+                seed=seed,
+            )
         )
-    )
     print_summary(f"vote on {dataset}", summary, as_json)
 
 

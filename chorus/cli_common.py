@@ -62,10 +62,16 @@ class ProgressBar:
         self.task = self.progress.add_task("problems", total=problems)
 
     def __enter__(self):  # type: ignore[no-untyped-def]
+        from tasks.services import progress_events
+
         self.progress.start()
-        return lambda problems, _samples: self.progress.advance(self.task, problems)
+        # What is starting (the embedded model server...) is said above the bar, so 0/N never looks hung.
+        say = lambda message: self.progress.console.print(message, highlight=False, soft_wrap=True)  # noqa: E731
+        self._unsubscribe = progress_events.subscribe_messages(say)
+        return lambda problems, _samples, _correct=None: self.progress.advance(self.task, problems)
 
     def __exit__(self, *_: object) -> None:
+        self._unsubscribe()
         self.progress.stop()
 
 

@@ -9,8 +9,9 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from chorus.cli_common import ConfigOpt, DbOpt, app, out, preflight, quiet_prefect_console
+from chorus.cli_common import ConfigOpt, DbOpt, app, err, out, preflight, quiet_prefect_console
 from chorus.prefect_runtime import use_prefect
+from chorus.progress_display import Announcements
 from storage.errors import ChorusError
 from tasks.algorithms.options import parse_floats
 
@@ -83,31 +84,32 @@ def ensemble(
 
     quiet_prefect_console()
 
-    summary = asyncio.run(
-        ensemble_flow(
-            name=name,
-            replay=replay,
-            dataset=dataset,
-            models=model,
-            samples=samples,
-            test_replay=test,
-            train_frac=train_frac,
-            folds=folds,
-            keys=keys,
-            ties=ties,
-            cost_aware=cost_aware,
-            token_budget=token_budget,
-            lower=parse_floats(lower, "--lower"),
-            upper=parse_floats(upper, "--upper"),
-            solver=solver,
-            time_limit=time_limit,
-            trials=trials,
-            seed=seed,
-            db=db,
-            config=config,
-            limit=limit,
+    with Announcements(err):
+        summary = asyncio.run(
+            ensemble_flow(
+                name=name,
+                replay=replay,
+                dataset=dataset,
+                models=model,
+                samples=samples,
+                test_replay=test,
+                train_frac=train_frac,
+                folds=folds,
+                keys=keys,
+                ties=ties,
+                cost_aware=cost_aware,
+                token_budget=token_budget,
+                lower=parse_floats(lower, "--lower"),
+                upper=parse_floats(upper, "--upper"),
+                solver=solver,
+                time_limit=time_limit,
+                trials=trials,
+                seed=seed,
+                db=db,
+                config=config,
+                limit=limit,
+            )
         )
-    )
     if as_json:
         print(json.dumps(summary, indent=2, default=str))
         return

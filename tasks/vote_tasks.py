@@ -61,11 +61,11 @@ def plan_vote(
     retry_condition_fn=is_transient,
 )
 async def vote_chunk(
-    plan: VotePlan, problems: list[Problem], db_url: str, seed: int = 0
+    plan: VotePlan, problems: list[Problem], db_url: str, seed: int = 0, report_progress: bool = True
 ) -> tuple[list[ProblemVote], SampleStats]:
     """Adaptive voting for a chunk; a retry finds what was drawn before in the cache."""
     async with open_backends([job.spec for job in plan.jobs], db_url) as (cache, backends):
-        return await vote_problems(plan, problems, cache, backends, seed)
+        return await vote_problems(plan, problems, cache, backends, seed, report_progress)
 
 
 def fixed_budget_plan(plan: VotePlan, votes: list[ProblemVote]) -> VotePlan:

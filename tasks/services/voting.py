@@ -21,6 +21,7 @@ from tasks.algorithms.datasets import Problem
 from tasks.algorithms.stopping import StoppingRule, VoteState, plurality
 from tasks.backends.base import Backend
 from tasks.backends.spec import ModelSpec
+from tasks.services import progress_events
 from tasks.services.sampling import SampleStats, SamplingJob, sample_problems
 
 
@@ -73,9 +74,16 @@ class _Progress:
 
 
 async def vote_problems(
-    plan: VotePlan, problems: list[Problem], cache: GenerationCache, backends: list[Backend], seed: int = 0
+    plan: VotePlan,
+    problems: list[Problem],
+    cache: GenerationCache,
+    backends: list[Backend],
+    seed: int = 0,
+    report_progress: bool = True,
 ) -> tuple[list[ProblemVote], SampleStats]:
-    """Run adaptive voting for a chunk of problems; returns one ProblemVote per problem, in order."""
+    """Run adaptive voting for a chunk of problems; returns one ProblemVote per problem, in order.
+
+    Each problem, as it finishes, is reported to `progress_events` (off for the fixed-N baseline)."""
     state = {p.id: _Progress(p, per_model=[0] * len(plan.jobs)) for p in problems}
     active = [p.id for p in problems]
     stats = SampleStats(problems=len(problems))
@@ -112,6 +120,9 @@ async def vote_problems(
         stop, score = plan.rule.should_stop(vote_state, rng)
         for pid, s_ in zip(active, score, strict=True):
             state[pid].score = float(s_)
+        if report_progress:
+            for pid in (pid for pid, done in zip(active, stop, strict=True) if done):
+                _report_finished(state[pid], plan.kind)
         active = [pid for pid, done in zip(active, stop, strict=True) if not done]
         round_ += 1
     out = []
@@ -124,6 +135,12 @@ async def vote_problems(
         stats.completion_tokens += st.tokens
     stats.cached = stats.requested - stats.generated
     return out, stats
+
+
+def _report_finished(st: _Progress, kind: AnswerKind) -> None:
+    gold = st.problem.answer
+    correct = None if gold is None else int(answers_match(plurality(st.answers), gold, kind))
+    progress_events.report(1, len(st.answers), correct)
 
 
 def summarise_votes(votes: list[ProblemVote]) -> dict[str, float | int | None]:
