@@ -96,8 +96,9 @@ def models(
 
     registry = load_registry(config)
     table = Table(title="models")
-    for col in ("name", "backend", "model", "endpoints", "concurrency", "health"):
-        table.add_column(col)
+    for col in ("name", "backend", "model", "endpoints", "in flight", "health"):
+        # fold, not "…": at 80 columns a cut health message or file name says nothing
+        table.add_column(col, overflow="fold", ratio=2 if col in ("endpoints", "health") else 1)
 
     async def health(spec: Any) -> str:
         if spec.backend == "llamacpp" and not spec.endpoints:

@@ -36,8 +36,14 @@ class VoteTally:
         self.graded = 0
         self.correct = 0
         self.started = time.monotonic()
+        # The rate comes from finished problems only: start-up (Prefect, a model server) is not work.
+        self.first_at: float | None = None
+        self.first_problems = 0
 
-    def add(self, problems: int, samples: int, correct: int | None) -> None:
+    def add(self, problems: int, samples: int, correct: int | None, now: float | None = None) -> None:
+        if self.first_at is None:
+            self.first_at = now if now is not None else time.monotonic()
+            self.first_problems = problems
         self.problems += problems
         self.samples += samples
         if correct is not None:
@@ -51,10 +57,18 @@ class VoteTally:
             parts.append(f"mean {self.samples / self.problems:.2f}/problem")
         if self.graded:
             parts.append(f"accuracy {100 * self.correct / self.graded:.1f}% of {self.graded}")
-        if 0 < self.problems < self.total:
-            parts.append(f"ETA {format_duration(elapsed / self.problems * (self.total - self.problems))}")
+        eta = self.eta(now if now is not None else time.monotonic())
+        if eta is not None:
+            parts.append(f"ETA {format_duration(eta)}")
         parts.append(f"elapsed {format_duration(elapsed)}")
         return ", ".join(parts)
+
+    def eta(self, now: float) -> float | None:
+        """Seconds left at the rate problems finished since the first one did (None until two reports)."""
+        done_since = self.problems - self.first_problems
+        if self.first_at is None or done_since <= 0 or self.problems >= self.total or now <= self.first_at:
+            return None
+        return (now - self.first_at) / done_since * (self.total - self.problems)
 
 
 class VoteProgress:
