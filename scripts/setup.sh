@@ -11,9 +11,9 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --upgrade pip
 
-# llama-cpp-python in its own step, only when it is not importable yet. Portable CPU flags: a
-# -march=native build dies with "Illegal instruction" when the wheel is built on one CPU and run on
-# another (or on a machine whose CPU advertises more than it runs); AVX2/FMA/F16C cover x86-64 from 2013.
+# llama-cpp-python in its own step, only when it is not importable yet. Portable CPU flags: the default
+# native build died with "Illegal instruction" on the project's 2-core build machine; AVX2/FMA/F16C
+# run on any x86-64 CPU from about 2013 on.
 if ! .venv/bin/python -c "import llama_cpp" 2>/dev/null; then
   echo "compiling llama.cpp (llama-cpp-python): about 5 min on 2 idle cores, up to 40 min under load ..."
   started=$SECONDS
