@@ -26,12 +26,13 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "boinf" / "analysis_math500_gpt-oss-20b.jsonl"
 
 
-def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float, float]:
+def timed(cmd: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float, float]:
     """(wall s, CPU s, load average before) of one run; fails loudly if the command fails."""
     load = os.getloadavg()[0]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    # cwd: `python -m` puts it first on sys.path, ahead of PYTHONPATH, so it picks the version run.
+    proc = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True)
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
@@ -59,16 +60,20 @@ def main() -> None:
     if "before" in envs:  # its temporary server's database would otherwise go to ~/.prefect
         envs["before"]["PREFECT_HOME"] = str(work / "before" / "prefect")
     runs: dict[tuple[str, str], list[tuple[float, float, float]]] = {}
-    first = timed([sys.executable, "-m", "chorus.cli", *commands["chorus simulate (2 problems)"]], envs["after"])
+    simulate = [sys.executable, "-m", "chorus.cli", *commands["chorus simulate (2 problems)"]]
+    first = timed(simulate, envs["after"], versions["after"])
     try:
         for _ in range(args.reps):
             for label, argv in commands.items():
                 for name in versions:
                     runs.setdefault((label, name), []).append(
-                        timed([sys.executable, "-m", "chorus.cli", *argv], envs[name])
+                        timed([sys.executable, "-m", "chorus.cli", *argv], envs[name], versions[name])
                     )
     finally:
-        subprocess.run([sys.executable, "-m", "chorus.cli", "server", "--stop"], env=envs["after"], check=False)
+        stop = [sys.executable, "-m", "chorus.cli", "server", "--stop"]
+        subprocess.run(stop, env=envs["after"], cwd=ROOT, check=False)
+        if "before" in versions:
+            assert not (work / "before" / "prefect-server.json").exists(), "the 'before' run used this checkout"
     wall, cpu, load = first
     print(f"after, first simulate (starts the server): {wall:.1f} s wall, {cpu:.1f} s CPU, load {load:.1f}")
     print("| command | version | wall s (median) | CPU s (median) | load avg (min-max) |")

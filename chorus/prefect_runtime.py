@@ -198,8 +198,6 @@ def use_prefect(say: TextIO | None = sys.stderr) -> str:
     if os.environ.get("PREFECT_API_URL"):
         return "api"
     if mode == "ephemeral":
-        if say:
-            print("starting Prefect's temporary server (usually 20-40 s) ...", file=say, flush=True)
         return "ephemeral"
     state = running_server() or start_server(say=say)
     os.environ["PREFECT_API_URL"] = state.api_url
