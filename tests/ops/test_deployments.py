@@ -185,6 +185,6 @@ def test_every_deployment_completes_with_its_default_parameters(prefect_server: 
             os.killpg(worker.pid, 9)
             worker.wait()
     not_done = {name: str(state) for name, state in final.items() if not state.is_completed()}  # type: ignore[attr-defined]
-    assert not not_done, not_done
+    assert not not_done, "\n".join(f"{name}: {state[:400]}" for name, state in not_done.items())
     assert sorted(final) == sorted(name for _, name, _ in deployments), "some runs never finished"
     assert (tmp_path / "distill" / "provenance.json").exists()

@@ -89,6 +89,11 @@ def test_commands_start_one_server_reuse_it_and_show_their_runs(auto_env: dict[s
     assert len(runs) == 2  # both commands are flow runs in that server's UI
     assert (home / "prefect" / "prefect.db").exists()  # Prefect's database under CHORUS_HOME, not ~/.prefect
 
+    shown = chorus("server", env={"CHORUS_HOME": str(home), "CHORUS_PREFECT": "auto", "COLUMNS": "60"})
+    assert shown.returncode == 0 and "starting Prefect" not in shown.stderr
+    assert f"export PREFECT_API_URL={state['url']}/api" in shown.stdout  # one instruction, on one line
+    assert "prefect config set" not in shown.stdout + shown.stderr
+
     stopped = chorus("server", "--stop", env={"CHORUS_HOME": str(home)})
     assert stopped.returncode == 0 and state["url"] in stopped.stdout
     assert not prefect_runtime.pid_alive(state["pid"])
