@@ -4,6 +4,7 @@ a run triggered through the API as the UI does, and the result in a PostgreSQL c
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import subprocess
@@ -134,6 +135,34 @@ def _worker(pool: str, env: dict[str, str], limit: int) -> subprocess.Popen[byte
     )
 
 
+def _descendants(pid: int) -> list[int]:
+    """Every process below `pid` (from /proc: no psutil in the project)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        kids = children.get(todo.pop(), [])
+        found += kids
+        todo += kids
+    return found
+
+
+def _kill_with_flow_runs(worker: subprocess.Popen[bytes]) -> None:
+    """The worker and the flow-run processes it started in their own sessions (with their model servers):
+    a run the ensemble's event triggered (vote-ensemble) may still be going when the test ends."""
+    below = _descendants(worker.pid)
+    os.killpg(worker.pid, 9)
+    for pid in below:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(os.getpgid(pid), 9)
+    worker.wait()
+
+
 @pytest.mark.llama
 @pytest.mark.timeout(1500)
 def test_every_deployment_completes_with_its_default_parameters(prefect_server: dict[str, str], tmp_path: Path) -> None:
@@ -182,8 +211,7 @@ def test_every_deployment_completes_with_its_default_parameters(prefect_server: 
             final = asyncio.run(run_all())
     finally:
         for worker in workers:
-            os.killpg(worker.pid, 9)
-            worker.wait()
+            _kill_with_flow_runs(worker)
     not_done = {name: str(state) for name, state in final.items() if not state.is_completed()}  # type: ignore[attr-defined]
     assert not not_done, "\n".join(f"{name}: {state[:400]}" for name, state in not_done.items())
     assert sorted(final) == sorted(name for _, name, _ in deployments), "some runs never finished"
