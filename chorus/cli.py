@@ -2,13 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import sys
-
-# Before prefect is imported: no telemetry (this machine may have no network, and it logs an error).
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-os.environ.setdefault("DO_NOT_TRACK", "1")
-os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
 
 import typer
 from rich.markup import escape
@@ -26,11 +20,14 @@ from chorus import (  # noqa: F401 - they register their commands
 from chorus.cli_common import app, err
 from chorus.cli_secrets import without_db_password
 from chorus.interrupts import install_signal_handlers
+from chorus.prefect_runtime import set_prefect_environment
 from chorus.validation import one_line_usage_error
 from storage.errors import ChorusError
 
 
 def main() -> None:
+    # Before prefect is imported: its files under CHORUS_HOME, no telemetry (no network here).
+    set_prefect_environment()
     sys.argv[1:] = without_db_password(sys.argv[1:])
     install_signal_handlers()  # Ctrl-C / SIGTERM: one line, children stopped, exit 130 / 143
     try:

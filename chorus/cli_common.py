@@ -11,6 +11,22 @@ from rich.table import Table
 
 from storage.errors import ChorusError
 
+
+def _flags_without_a_type() -> None:
+    """Typer 0.29 labels every option with its type, flags too (`--help <bool>`); a flag takes no value,
+    so its help shows none (options that take one keep `<int>`, `<str>`)."""
+    from typer.core import TyperOption
+
+    shown = TyperOption.display_type_rich
+
+    def display_type_rich(self: TyperOption, ctx: Any) -> str | None:
+        return None if getattr(self, "is_flag", False) else shown(self, ctx)
+
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+
+
+_flags_without_a_type()
+
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
@@ -41,8 +57,23 @@ def print_summary(title: str, summary: dict[str, Any], as_json: bool) -> None:
         return
     table = Table(title=title, show_header=False)
     for key, value in summary.items():
-        table.add_row(key, str(value))
+        table.add_row(key.replace("_", " "), human(value))
     out.print(table)
+
+
+def human(value: Any) -> str:
+    """A summary value as a person writes it: `qwen4b, smollm2` and `n 24, accuracy 0.2`, not Python reprs."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.4g}" if abs(value) < 1e6 else f"{value:,.0f}"
+    if isinstance(value, dict):
+        return ", ".join(f"{k.replace('_', ' ')} {human(v)}" for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return ", ".join(human(v) for v in value)
+    return str(value)
 
 
 class ProgressBar:
@@ -62,10 +93,16 @@ class ProgressBar:
         self.task = self.progress.add_task("problems", total=problems)
 
     def __enter__(self):  # type: ignore[no-untyped-def]
+        from tasks.services import progress_events
+
         self.progress.start()
-        return lambda problems, _samples: self.progress.advance(self.task, problems)
+        # What is starting (the embedded model server...) is said above the bar, so 0/N never looks hung.
+        say = lambda message: self.progress.console.print(message, highlight=False, soft_wrap=True)  # noqa: E731
+        self._unsubscribe = progress_events.subscribe_messages(say)
+        return lambda problems, _samples, _correct=None: self.progress.advance(self.task, problems)
 
     def __exit__(self, *_: object) -> None:
+        self._unsubscribe()
         self.progress.stop()
 
 

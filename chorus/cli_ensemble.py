@@ -11,6 +11,8 @@ from rich.table import Table
 
 from chorus.cli_common import ConfigOpt, DbOpt, app, err, out, preflight, quiet_prefect_console
 from chorus.input_checks import check_replay_files
+from chorus.prefect_runtime import use_prefect
+from chorus.progress_display import Announcements
 from chorus.validation import check_flow_parameters
 from storage.errors import ChorusError
 from tasks.algorithms.options import parse_floats
@@ -104,34 +106,36 @@ def ensemble(
     from tasks.algorithms.ensemble_weights import check_bounds
 
     check_bounds(len(replay or model or []), parse_floats(lower, "--lower"), parse_floats(upper, "--upper"))
+    use_prefect()
 
     quiet_prefect_console()
 
-    summary = asyncio.run(
-        ensemble_flow(
-            name=name,
-            replay=replay,
-            dataset=dataset,
-            models=model,
-            samples=samples,
-            test_replay=test,
-            train_frac=train_frac,
-            folds=folds,
-            keys=keys,
-            ties=ties,
-            cost_aware=cost_aware,
-            token_budget=token_budget,
-            lower=parse_floats(lower, "--lower"),
-            upper=parse_floats(upper, "--upper"),
-            solver=solver,
-            time_limit=time_limit,
-            trials=trials,
-            seed=seed,
-            db=db,
-            config=config,
-            limit=limit,
+    with Announcements(err):
+        summary = asyncio.run(
+            ensemble_flow(
+                name=name,
+                replay=replay,
+                dataset=dataset,
+                models=model,
+                samples=samples,
+                test_replay=test,
+                train_frac=train_frac,
+                folds=folds,
+                keys=keys,
+                ties=ties,
+                cost_aware=cost_aware,
+                token_budget=token_budget,
+                lower=parse_floats(lower, "--lower"),
+                upper=parse_floats(upper, "--upper"),
+                solver=solver,
+                time_limit=time_limit,
+                trials=trials,
+                seed=seed,
+                db=db,
+                config=config,
+                limit=limit,
+            )
         )
-    )
     if as_json:
         print(json.dumps(summary, indent=2, default=str))
         return

@@ -9,6 +9,7 @@ import typer
 
 from chorus.cli_common import ConfigOpt, DbOpt, JsonOpt, ProgressBar, app, preflight, print_summary
 from chorus.input_checks import check_output_folder
+from chorus.prefect_runtime import use_prefect
 from chorus.validation import check_flow_parameters
 from storage.errors import ChorusError
 
@@ -131,6 +132,7 @@ def fuse(
     count = preflight(
         models, dataset=dataset, limit=limit, config=config, db=db, max_tokens=max_tokens, temperature=temperature
     )
+    use_prefect()
 
     from chorus.prefect_start import start_ephemeral_api
 
@@ -225,6 +227,7 @@ def distill(
     count = preflight(
         models, dataset=prompts, limit=limit, config=config, db=db, max_tokens=max_tokens, temperature=temperature
     )
+    use_prefect()
 
     from chorus.prefect_start import start_ephemeral_api
 

@@ -10,7 +10,8 @@ from typing import Annotated
 
 import typer
 
-from chorus.cli_common import app, out
+from chorus import prefect_runtime
+from chorus.cli_common import app, err, out
 from storage.errors import ChorusError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -33,22 +34,60 @@ def _prefect(*args: str, env: dict[str, str] | None = None, check: bool = True) 
 
 @app.command()
 def server(
-    port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 4200,
+    stop: Annotated[bool, typer.Option("--stop", help="Stop the background server chorus started.")] = False,
+    foreground: Annotated[
+        bool, typer.Option("--foreground", help="Run in this terminal until Ctrl-C (for a service manager).")
+    ] = False,
+    port: Annotated[
+        int | None, typer.Option("--port", min=1, max=65535, help="Default: 4200 if free, else any free port.")
+    ] = None,
     host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
     database: Annotated[
         str | None, typer.Option("--database", help="Prefect's own database, e.g. postgresql+asyncpg://...")
     ] = None,
 ) -> None:
-    """Run a Prefect server in the foreground (schedules and triggers need one; the UI is at its URL)."""
-    env = {"PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    """The local Prefect server (UI, schedules, triggers) that chorus commands use; started once, in the background."""
+    if stop:
+        stopped = prefect_runtime.stop_server()
+        out.print(f"stopped the Prefect server at {stopped.url}" if stopped else "no background Prefect server to stop")
+        return
+    if foreground:
+        _serve_in_foreground(host, port or 4200, database)
+        return
+    state = prefect_runtime.running_server() or prefect_runtime.start_server(host, port, database, say=sys.stderr)
+    out.print(f"Prefect server: {state.url} (UI); chorus commands use it by themselves.", soft_wrap=True)
+    out.print(f"For prefect's own commands: export PREFECT_API_URL={state.api_url}", soft_wrap=True)
+    out.print("Stop it with: chorus server --stop", soft_wrap=True)
+
+
+def _serve_in_foreground(host: str, port: int, database: str | None) -> None:
+    """`prefect server start`, minus its banner (it suggests `prefect config set ...`, a second instruction)."""
+    env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    env.pop("PREFECT_API_URL", None)
     if database:
         env["PREFECT_API_DATABASE_CONNECTION_URL"] = database
-    out.print(f"Prefect server on http://{host}:{port} — export PREFECT_API_URL=http://{host}:{port}/api")
-    os.execve(
-        sys.executable,
+    url = f"http://{host}:{port}"
+    out.print(f"Prefect server: {url} (Ctrl-C stops it). Elsewhere: export PREFECT_API_URL={url}/api", soft_wrap=True)
+    proc = subprocess.Popen(
         [sys.executable, "-m", "prefect", "server", "start", "--host", host, "--port", str(port)],
-        {**os.environ, **env},
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
+    assert proc.stdout is not None
+    in_banner = True
+    try:
+        for line in proc.stdout:
+            if in_banner:
+                in_banner = "Check out the dashboard" not in line
+                continue
+            if line.strip():
+                sys.stdout.write(line)
+                sys.stdout.flush()
+    except KeyboardInterrupt:
+        proc.terminate()
+    sys.exit(proc.wait())
 
 
 @app.command()
@@ -58,9 +97,12 @@ def deploy(
         bool, typer.Option("--pools/--no-pools", help="Create the cpu and gpu process work pools.")
     ] = True,
 ) -> None:
-    """Register the deployments of deployments/prefect.yaml with the Prefect API in $PREFECT_API_URL."""
-    if not os.environ.get("PREFECT_API_URL"):
-        raise ChorusError("PREFECT_API_URL is not set: start `chorus server` and export the URL it prints")
+    """Register the deployments of deployments/prefect.yaml with the Prefect API (the background server by default)."""
+    prefect_runtime.use_prefect()
+    api = os.environ.get("PREFECT_API_URL")
+    if not api:
+        raise ChorusError("CHORUS_PREFECT=ephemeral: deploying needs a server: set PREFECT_API_URL")
+    err.print(f"registering deployments with {api} (each step starts prefect's CLI: usually 30-60 s in all) ...")
     if pools:
         for pool in ("cpu", "gpu"):
             if _prefect("work-pool", "inspect", pool, check=False).returncode != 0:
@@ -68,4 +110,8 @@ def deploy(
     selection = [arg for n in (name or []) for arg in ("--name", n)] or ["--all"]
     env = {"CHORUS_PROJECT_DIR": str(PROJECT_ROOT)}
     _prefect("--no-prompt", "deploy", "--prefect-file", str(PREFECT_FILE), *selection, env=env)
-    out.print(f"deployed from {PREFECT_FILE}; start workers with `prefect worker start --pool cpu` (and gpu)")
+    out.print(f"deployed from {PREFECT_FILE}", soft_wrap=True)
+    out.print(
+        f"Start a worker (with .venv activated): PREFECT_API_URL={api} prefect worker start --pool cpu",
+        soft_wrap=True,
+    )

@@ -25,6 +25,7 @@ from chorus.cli_common import (
     quiet_prefect_console,
 )
 from chorus.input_checks import check_existing_database
+from chorus.prefect_runtime import use_prefect
 from chorus.validation import check_flow_parameters
 from storage.errors import ChorusError
 
@@ -69,6 +70,7 @@ def sample(
         temperature=temperature,
         top_p=top_p,
     )
+    use_prefect()
 
     quiet_prefect_console()
     from tasks.services import progress_events as progress
@@ -106,8 +108,9 @@ def models(
 
     registry = load_registry(config)
     table = Table(title="models")
-    for col in ("name", "backend", "model", "endpoints", "concurrency", "health"):
-        table.add_column(col)
+    for col in ("name", "backend", "model", "endpoints", "in flight", "health"):
+        # fold, not "…": at 80 columns a cut health message or file name says nothing
+        table.add_column(col, overflow="fold", ratio=2 if col in ("endpoints", "health") else 1)
 
     async def health(spec: Any) -> str:
         if spec.backend == "llamacpp" and not spec.endpoints:

@@ -38,10 +38,11 @@ def simulate_flow(
         Literal["raw", "canonical"], Field(description="Vote on recorded strings or canonical forms")
     ] = "raw",
     plot: Annotated[str | None, Field(description="Also write the plot to this PNG path")] = None,
+    chart: Annotated[bool, Field(description="Draw the plot into the report artifact")] = True,
 ) -> dict[str, object]:
     """Monte Carlo trials drawing with replacement from each problem's recorded answers."""
     names, models, weights = load_replays(replay, weights)  # in name order, weights along with their files
     result = run_simulation(
         names, models, weights, rule, thresholds, fixed, trials, max_samples, seed, alpha, compat, keys
     )
-    return report_simulation(result, plot)
+    return report_simulation(result, plot, chart)

@@ -29,6 +29,7 @@ from flows.parameters import (
 from storage.settings import database_url
 from tasks.algorithms.datasets import chunked
 from tasks.algorithms.options import parse_schedule, parse_weighted
+from tasks.services import progress_events
 from tasks.services.concurrency import bounded_gather, vote_chunks_in_flight
 from tasks.setup_tasks import load_problems, open_cache, plan_sampling, register_job, resolve_model, serving
 from tasks.vote_tasks import (
@@ -89,6 +90,7 @@ async def vote_flow(
         base_votes = None
         if baseline:
             base_plan = fixed_budget_plan(plan, votes)
-            base = await bounded_gather((vote_chunk(base_plan, c, db_url, seed) for c in chunks), in_flight)
+            progress_events.say(f"baseline: majority of {base_plan.rule.max_samples} per problem (same mean budget)")
+            base = await bounded_gather((vote_chunk(base_plan, c, db_url, seed, False) for c in chunks), in_flight)
             base_votes = [v for chunk_votes, _ in base for v in chunk_votes]
     return report_vote(votes, stats, base_votes, plan, dataset, time.perf_counter() - started)

@@ -17,6 +17,7 @@ from tasks.backends.local_server import local_model_servers
 from tasks.backends.registry import load_registry, resolve
 from tasks.backends.spec import ModelSpec
 from tasks.retry import is_transient
+from tasks.services import progress_events
 from tasks.services.sampling import SamplingJob
 
 
@@ -72,6 +73,11 @@ async def check_endpoint(spec: ModelSpec) -> str:
 @asynccontextmanager
 async def serving(specs: list[ModelSpec]) -> AsyncIterator[list[ModelSpec]]:
     """The models ready to generate: embedded servers started (and stopped after), every endpoint checked."""
+    embedded = [s.name for s in specs if s.backend == "llamacpp" and not s.endpoints]
+    if embedded:
+        progress_events.say(
+            f"starting the embedded llama.cpp model server for {', '.join(embedded)} (usually 5-30 s) ..."
+        )
     with local_model_servers(specs) as ready:
         for spec in ready:
             await check_endpoint(spec)

@@ -89,6 +89,10 @@ def plot_curves(result: SimulationResult, title: str) -> bytes:
                 capsize=2,
                 label=label,
             )
+    for p in result.adaptive:  # which threshold gave which point: the curve alone does not say
+        ax.annotate(
+            f"B={p.setting:g}", (p.mean_samples, p.accuracy), textcoords="offset points", xytext=(4, -10), fontsize=7
+        )
     ax.axhline(result.bo_inf_accuracy, color="k", ls="--", lw=1, label=f"Bo∞ = {result.bo_inf_accuracy:.3f}")
     ax.set_xscale("log")
     ax.set_xlabel("mean samples per problem")
@@ -104,10 +108,11 @@ def plot_curves(result: SimulationResult, title: str) -> bytes:
 
 
 @task(name="report-simulation")
-def report_simulation(result: SimulationResult, plot: str | None) -> dict[str, Any]:
+def report_simulation(result: SimulationResult, plot: str | None, chart: bool = True) -> dict[str, Any]:
+    """The table artifact, with the plot when one is wanted (drawing it costs ~1 s of matplotlib)."""
     title = " + ".join(result.models)
-    png = plot_curves(result, title)
-    if plot:
+    png = plot_curves(result, title) if chart or plot else None
+    if plot and png is not None:
         try:
             Path(plot).write_bytes(png)
         except OSError as exc:
@@ -119,7 +124,7 @@ def report_simulation(result: SimulationResult, plot: str | None) -> dict[str, A
             f"{p.mean_tokens:.0f} |"
             for p in points
         ]
-    image = base64.b64encode(png).decode()
+    image = [f"![accuracy vs samples](data:image/png;base64,{base64.b64encode(png).decode()})"] if png else []
     md = "\n".join(
         [
             f"# simulate: {title}",
@@ -128,7 +133,7 @@ def report_simulation(result: SimulationResult, plot: str | None) -> dict[str, A
             "",
             *rows,
             "",
-            f"![accuracy vs samples](data:image/png;base64,{image})",
+            *image,
         ]
     )
     create_markdown_artifact(key="simulate-report", markdown=md, description=f"simulate {title}")

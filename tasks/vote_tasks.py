@@ -13,7 +13,6 @@ from tasks.algorithms.answers import AnswerKind, kind_for_dataset
 from tasks.algorithms.datasets import Problem
 from tasks.algorithms.stopping import make_rule
 from tasks.retry import is_transient
-from tasks.services import progress_events as progress
 from tasks.services.sampling import SampleStats, SamplingJob
 from tasks.services.session import open_backends
 from tasks.services.voting import ProblemVote, VotePlan, summarise_votes, vote_problems
@@ -62,13 +61,11 @@ def plan_vote(
     retry_condition_fn=is_transient,
 )
 async def vote_chunk(
-    plan: VotePlan, problems: list[Problem], db_url: str, seed: int = 0
+    plan: VotePlan, problems: list[Problem], db_url: str, seed: int = 0, report_progress: bool = True
 ) -> tuple[list[ProblemVote], SampleStats]:
     """Adaptive voting for a chunk; a retry finds what was drawn before in the cache."""
     async with open_backends([job.spec for job in plan.jobs], db_url) as (cache, backends):
-        return await vote_problems(
-            plan, problems, cache, backends, seed, on_problem_done=lambda k: progress.report(1, k)
-        )
+        return await vote_problems(plan, problems, cache, backends, seed, report_progress)
 
 
 def fixed_budget_plan(plan: VotePlan, votes: list[ProblemVote]) -> VotePlan:

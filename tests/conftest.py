@@ -15,9 +15,14 @@ os.environ["PREFECT_RESULTS_LOCAL_STORAGE_PATH"] = str(_session_dir / "prefect" 
 os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"] = "120"
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 os.environ["DO_NOT_TRACK"] = "1"
+# The CLI's default is a background Prefect server that outlives the command; in tests it would outlive
+# the test. Tests that exercise it set CHORUS_PREFECT=auto themselves and stop the server they start.
+os.environ["CHORUS_PREFECT"] = "ephemeral"
 os.environ.pop("PREFECT_API_URL", None)
 os.environ.pop("CHORUS_DATABASE_URL", None)
 os.environ.pop("CHORUS_CONFIG", None)
+
+import shutil  # noqa: E402
 
 import pytest  # noqa: E402
 
@@ -42,6 +47,11 @@ def prefect_api():
 
     with prefect_test_harness(server_startup_timeout=120):
         yield
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """The session's Prefect home (its database, results) goes with the session."""
+    shutil.rmtree(_session_dir, ignore_errors=True)
 
 
 pytest_plugins = ["tests.fixtures.servers"]

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import statistics
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -26,6 +25,7 @@ from tasks.algorithms.datasets import Problem
 from tasks.algorithms.stopping import StoppingRule, VoteState, plurality
 from tasks.backends.base import Backend, GenerationRequest, Prompt
 from tasks.backends.spec import ModelSpec
+from tasks.services import progress_events
 from tasks.services.concurrency import SequenceBudget, endpoint_budget, generation_slot
 from tasks.services.sampling import SampleStats, SamplingJob, WriteBehind, generations, requests_for
 
@@ -106,8 +106,8 @@ class _ProblemPipeline:
         answer = plurality(self.answers)
         gold = self.problem.answer
         correct = None if gold is None else answers_match(answer, gold, plan.kind)
-        if self.run.on_problem_done:
-            self.run.on_problem_done(len(self.answers))
+        if self.run.report_progress:
+            progress_events.report(1, len(self.answers), None if correct is None else int(correct))
         return ProblemVote(
             self.problem.id, answer, gold, correct, len(self.answers), self.score, self.tokens, self.answers
         )
@@ -139,7 +139,7 @@ class _ChunkRun:
     plan: VotePlan
     backends: list[Backend]
     seed: int
-    on_problem_done: Callable[[int], None] | None
+    report_progress: bool
     writer: WriteBehind
     prompts: list[dict[str, tuple[Prompt, str]]] = field(default_factory=list)
     found: list[dict[str, dict[int, Generation]]] = field(default_factory=list)
@@ -153,15 +153,15 @@ async def vote_problems(
     cache: GenerationCache,
     backends: list[Backend],
     seed: int = 0,
-    *,
-    on_problem_done: Callable[[int], None] | None = None,
+    report_progress: bool = True,
 ) -> tuple[list[ProblemVote], SampleStats]:
     """Adaptive voting for a chunk of problems, each its own pipeline; one ProblemVote per problem, in order.
 
     In flight per model endpoint group: at most `max_concurrency` sequences (SequenceBudget), shared with
-    every other chunk of the run, so the server's queue stays full but not flooded.
+    every other chunk of the run, so the server's queue stays full but not flooded. Each problem, as it
+    finishes, is reported to `progress_events` (off for the fixed-N baseline).
     """
-    run = _ChunkRun(plan, backends, seed, on_problem_done, WriteBehind(cache))
+    run = _ChunkRun(plan, backends, seed, report_progress, WriteBehind(cache))
     for job, backend in zip(plan.jobs, backends, strict=True):
         prompts = {p.id: job.prompt(p) for p in problems}
         keys = [(h, canonical_json(pr.as_key())) for pr, h in prompts.values()]

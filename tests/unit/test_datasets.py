@@ -19,6 +19,7 @@ def test_example_set_loads_with_answers() -> None:
     problems = load_dataset(EXAMPLES / "arithmetic.jsonl")
     assert len(problems) == 100
     assert len({p.id for p in problems}) == 100
+    assert len({p.question for p in problems}) == 100  # no repeats: a first run must not find "cached" samples
     assert all(p.answer is not None and p.answer.isdigit() for p in problems)
 
 

@@ -1,0 +1,45 @@
+"""The CLI's surface: fast help without heavy imports, flags without a type, readable summaries, 80 columns."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from chorus.cli_common import human
+from tests.fixtures.helpers import chorus
+
+
+def test_help_and_models_import_neither_prefect_nor_the_numeric_stack() -> None:
+    code = (
+        "import sys\n"
+        "from chorus import cli\n"
+        "sys.argv = ['chorus', 'models', '--no-check']\n"
+        "try:\n    cli.main()\nexcept SystemExit:\n    pass\n"
+        "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'prefect', 'matplotlib', 'scipy', 'fastapi'})\n"
+        "print('HEAVY', heavy)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert "HEAVY []" in proc.stdout, proc.stdout + proc.stderr
+
+
+def test_flags_show_no_type_but_valued_options_do() -> None:
+    top = chorus("--help", env={"COLUMNS": "100"})
+    assert top.returncode == 0 and "--help" in top.stdout and "<bool>" not in top.stdout
+    vote = chorus("vote", "--help", env={"COLUMNS": "100"})
+    assert "<bool>" not in vote.stdout and "<int>" in vote.stdout
+
+
+def test_models_table_fits_80_columns_without_cutting_words() -> None:
+    proc = chorus("models", env={"COLUMNS": "80"})
+    assert proc.returncode == 0, proc.stderr
+    assert all(len(line) <= 80 for line in proc.stdout.splitlines())
+    assert "…" not in proc.stdout
+    assert "gguf)" in proc.stdout  # the health cell's file name is folded, not cut
+
+
+def test_summary_values_read_as_text_not_python() -> None:
+    assert human(["qwen4b", "smollm2"]) == "qwen4b, smollm2"
+    assert human({"n": 24, "accuracy": 0.2}) == "n 24, accuracy 0.2"
+    assert human([1.0]) == "1"
+    assert human(None) == "-" and human(True) == "yes"
+    assert human(0.123456) == "0.1235"
