@@ -101,7 +101,7 @@ def _read_bytes(ref: str) -> tuple[str, bytes]:
         return where, raw
     except FileNotFoundError:
         hint = " (nor a packaged data set: see `chorus data list`)" if "/" in ref else ""
-        raise ChorusError(f"{path}: no such replay file{hint}") from None
+        raise ChorusError(f"{path}: replay file not found{hint}") from None
     except IsADirectoryError:
         raise ChorusError(f"{path}: is a folder, not a replay file") from None
     except OSError as exc:
@@ -115,7 +115,8 @@ def _read_lines(ref: str) -> tuple[str, list[str]]:
     try:
         return where, raw.decode("utf-8-sig").splitlines()
     except UnicodeDecodeError as exc:
-        raise ChorusError(f"{where}: replay file is not UTF-8 text (byte {exc.start})") from None
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ChorusError(f"{where}:{line}: replay file is not UTF-8 text (byte 0x{raw[exc.start]:02x})") from None
 
 
 @dataclass(frozen=True)

@@ -82,7 +82,7 @@ CASES: list[tuple] = [
     (
         "issue-ens-test-wrong-names",
         f"{E} --test {{M1}} --test {{T}}/analysis_math500_Other.jsonl",
-        ("--test", "matched by name"),
+        ("--test", "not in the ensemble"),
         None,
     ),
     ("issue-fusor-max-tokens", f"{FU} --fusor-max-tokens 0", ("--fusor-max-tokens 0", "≥ 1"), None),

@@ -57,7 +57,7 @@ def test_names_resolve_with_aliases_and_any_model_case() -> None:
 
 
 def test_an_unknown_name_is_one_clear_error() -> None:
-    with pytest.raises(ChorusError, match=r"math500/no-such-model: no such replay file .*chorus data list"):
+    with pytest.raises(ChorusError, match=r"math500/no-such-model: replay file not found .*chorus data list"):
         load_replay("math500/no-such-model")
 
 

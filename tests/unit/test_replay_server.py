@@ -74,7 +74,7 @@ def test_unreadable_or_malformed_replay_files_stop_at_start(tmp_path: Path) -> N
     )
     assert proc.returncode != 0 and proc.stdout == ""
     lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and "missing.jsonl: no such replay file" in lines[0]
+    assert len(lines) == 1 and "missing.jsonl: replay file not found" in lines[0]
 
 
 def test_slots_queue_in_order_and_prefill_is_paid_once_per_request() -> None:
