@@ -72,17 +72,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import special
 
 from storage.errors import ChorusError
 from tasks.algorithms.bayes_factor import (
     authors_bayes_factors,
-    authors_draws,
     authors_p_not_mode,
     authors_stop_chance_bound,
     bayes_factor_bounds,
     bayes_factors,
 )
+from tasks.algorithms.stopping_baselines import beta_scores, window_unanimous
 from tasks.algorithms.stopping_gain import gain_lower_bound, inverse_gain
 
 COMPAT_MODES = ("chorus", "authors")
@@ -156,21 +155,6 @@ class VoteState:
             if tail:
                 last[i, last.shape[1] - len(tail) :] = tail
         return cls(counts, np.array([len(r) for r in ids], dtype=np.int64), last)
-
-
-def beta_scores(counts: np.ndarray) -> np.ndarray:
-    """Adaptive-Consistency's score: P(p₁ > p₂) with p₁ ~ Beta(N₁+1, N₂+1) restricted to the top two,
-    i.e. P(X > ½) for X ~ Beta(N₁+1, N₂+1). Rows with no votes give 0."""
-    srt = -np.sort(-np.asarray(counts), axis=1)
-    n1 = srt[:, 0].astype(float) if srt.shape[1] else np.zeros(srt.shape[0])
-    n2 = srt[:, 1].astype(float) if srt.shape[1] > 1 else np.zeros(srt.shape[0])
-    return np.where(n1 > 0, special.betainc(n2 + 1.0, n1 + 1.0, 0.5), 0.0)
-
-
-def window_unanimous(last: np.ndarray, window: int) -> np.ndarray:
-    """True where the last ``window`` samples are one and the same answer (no-answer breaks it)."""
-    tail = np.asarray(last)[:, -window:]
-    return (tail[:, 0] >= 0) & (tail == tail[:, :1]).all(axis=1)
 
 
 @dataclass(frozen=True)
@@ -307,19 +291,3 @@ def check_threshold(name: str, threshold: float, flag: str = "--threshold") -> f
 def _check_compat(compat: str) -> None:
     if compat not in COMPAT_MODES:
         raise ChorusError(f"unknown compat mode {compat!r}; choose one of {', '.join(COMPAT_MODES)}")
-
-
-__all__ = [
-    "COMPAT_MODES",
-    "RULES",
-    "StoppingRule",
-    "VoteState",
-    "authors_draws",
-    "beta_scores",
-    "check_points",
-    "check_threshold",
-    "make_rule",
-    "plurality",
-    "plurality_columns",
-    "window_unanimous",
-]
