@@ -27,7 +27,7 @@ def test_pipeline_chains_the_stages_through_one_cache(tmp_path: Path) -> None:
     assert [s["generated"] for s in out["sample"]] == [120, 120]
     # vote and ensemble reuse the samples the first stage made: samples 0-3 were cached.
     assert all(v["cached"] > 0 for v in out["vote"])
-    assert out["ensemble"]["models"] == ["qwen4b", "qwen30b"]
+    assert out["ensemble"]["models"] == ["qwen30b", "qwen4b"]  # name order: the order given changes nothing
     saved = load_ensemble(open_engine(db), "nightly")
     assert saved.weights == pytest.approx(list(out["ensemble"]["weights"].values()), abs=1e-6)
     again = asyncio.run(pipeline_flow(**kw))
