@@ -21,6 +21,7 @@ from chorus.cli_common import app, err
 from chorus.cli_secrets import without_db_password
 from chorus.interrupts import install_signal_handlers
 from chorus.prefect_runtime import set_prefect_environment
+from chorus.traceback_guard import traceback_printed, watch_stderr
 from chorus.validation import one_line_usage_error
 from storage.errors import ChorusError
 
@@ -30,8 +31,12 @@ def main() -> None:
     set_prefect_environment()
     sys.argv[1:] = without_db_password(sys.argv[1:])
     install_signal_handlers()  # Ctrl-C / SIGTERM: one line, children stopped, exit 130 / 143
+    watch_stderr()
     try:
         app(standalone_mode=False)
+        if traceback_printed():
+            err.print("[red]error:[/red] a traceback was printed above, so this run counts as failed")
+            sys.exit(1)
     except ChorusError as exc:
         # Escaped: a message may quote TOML such as `[models]` or `endpoints = ["http://..."]`.
         err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
