@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import time
 from fractions import Fraction
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -13,8 +12,9 @@ from hypothesis import strategies as st
 
 from tasks.algorithms.answers import answer_key, answers_match, canonicalize, extract_answer, kind_for_dataset
 from tasks.algorithms.numbers import format_number, parse_number
+from tests.conftest import SHARED_DATA
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "boinf"
+DATA = SHARED_DATA
 
 EXTRACT_MATH = [
     (r"so the result is \boxed{\frac{1}{\sqrt{2}}}.", r"\frac{1}{\sqrt{2}}"),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,10 +19,11 @@ from tasks.algorithms.ensemble_eval import (
 )
 from tasks.algorithms.ensemble_weights import reduce_problems, solve_ensemble, solved_mask
 from tasks.algorithms.replay_files import ReplayProblem, load_replay
+from tests.conftest import SHARED_DATA
 
 mip = pytest.importorskip("mip")
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "boinf"
+DATA = SHARED_DATA
 
 
 def P(*rows: list[float]) -> np.ndarray:

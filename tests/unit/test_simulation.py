@@ -6,7 +6,6 @@ import json
 import random
 from collections import Counter
 from math import comb
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,8 +14,9 @@ from storage.errors import ChorusError
 from tasks.algorithms.bayes_factor import bayes_factor
 from tasks.algorithms.replay_files import ReplayProblem, load_replay
 from tasks.algorithms.simulation import simulate
+from tests.conftest import SHARED_DATA
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "boinf"
+DATA = SHARED_DATA
 needs_data = pytest.mark.skipif(not DATA.is_dir(), reason="recorded Best-of-∞ data not present")
 
 
