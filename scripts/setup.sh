@@ -13,7 +13,8 @@ fi
 
 # llama-cpp-python in its own step, only when it is not importable yet. Portable CPU flags: the default
 # native build died with "Illegal instruction" on the project's 2-core build machine; AVX2/FMA/F16C
-# run on any x86-64 CPU from about 2013 on.
+# run on any x86-64 CPU from about 2013 on. The built wheel is cached by pip, so a new .venv on the
+# same machine does not compile again (if an old native wheel is cached: `pip cache remove llama_cpp_python`).
 if ! .venv/bin/python -c "import llama_cpp" 2>/dev/null; then
   echo "compiling llama.cpp (llama-cpp-python): about 5 min on 2 idle cores, up to 40 min under load ..."
   started=$SECONDS
@@ -21,7 +22,7 @@ if ! .venv/bin/python -c "import llama_cpp" 2>/dev/null; then
   ticker=$!
   trap 'kill "$ticker" 2>/dev/null || true' EXIT
   CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON" \
-    .venv/bin/python -m pip install -q --no-cache-dir 'llama-cpp-python[server]>=0.3'
+    .venv/bin/python -m pip install -q 'llama-cpp-python[server]>=0.3'
   kill "$ticker" 2>/dev/null || true
   echo "llama.cpp compiled in $(( (SECONDS - started) / 60 )) min $(( (SECONDS - started) % 60 )) s"
 fi
