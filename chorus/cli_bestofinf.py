@@ -173,8 +173,7 @@ def simulate(
         raise ChorusError(f"--weights {weights}: {len(w)} weights for {len(replay)} --replay files")
     ths = parse_floats(thresholds, "--thresholds") or []
     fx = parse_ints(fixed, "--fixed") or []
-    check_flow_parameters(
-        simulate_flow,
+    params = dict(
         replay=replay,
         weights=w,
         rule=rule,
@@ -187,6 +186,7 @@ def simulate(
         compat=compat,
         keys=keys,
     )
+    check_flow_parameters(simulate_flow, **params)
     if w is not None and sum(w) <= 0:
         raise ChorusError(f"--weights {weights}: at least one weight must be > 0")
     for t in ths:
@@ -208,17 +208,7 @@ def simulate(
     # No heartbeat thread: a run of seconds needs none, and joining it at the end costs up to 1 s.
     with temporary_settings(updates={"flows.heartbeat_frequency": None}):
         result = simulate_flow(
-            replay=replay,
-            weights=w,
-            rule=rule,
-            thresholds=ths,
-            fixed=fx,
-            trials=trials,
-            max_samples=max_samples,
-            seed=seed,
-            alpha=alpha,
-            compat=compat,
-            keys=keys,
+            **params,
             plot=plot,
             chart=plot is not None,  # the terminal shows the table; the plot when asked for (saves ~1 s)
         )

@@ -59,15 +59,14 @@ def ensemble(
 ) -> None:
     """Choose model weights so the weighted mixture's majority is right on the most problems (MILP)."""
     from flows.ensemble_flow import ensemble_flow
-    from tasks.algorithms.options import ANSWER_KEYS, match_named_files, parse_named_files
+    from tasks.algorithms.options import match_named_files, parse_named_files
 
-    check_flow_parameters(
-        ensemble_flow,
+    params = dict(
         name=name,
         samples=samples,
         train_frac=train_frac,
         folds=folds,
-        keys=keys,
+        keys=keys,  # raw | canonical, wrong | right, cbc | highs: the flow's Literal types check them
         ties=ties,
         token_budget=token_budget,
         lower=parse_floats(lower, "--lower"),
@@ -78,12 +77,9 @@ def ensemble(
         seed=seed,
         limit=limit,
     )
+    check_flow_parameters(ensemble_flow, **params)
     if bool(replay) == bool(dataset):
         raise ChorusError("ensemble: give --replay FILE ... or --dataset FILE --model NAME ..., not both or neither")
-    if keys not in ANSWER_KEYS or ties not in ("wrong", "right") or solver not in ("cbc", "highs"):
-        raise ChorusError(
-            f"ensemble: --keys raw|canonical, --ties wrong|right, --solver cbc|highs (got {keys}, {ties}, {solver})"
-        )
     if replay:
         named = parse_named_files(replay)
         if len(named) < 2:
@@ -105,7 +101,7 @@ def ensemble(
 
     from tasks.algorithms.ensemble_weights import check_bounds
 
-    check_bounds(len(replay or model or []), parse_floats(lower, "--lower"), parse_floats(upper, "--upper"))
+    check_bounds(len(replay or model or []), params["lower"], params["upper"])
     use_prefect()
 
     quiet_prefect_console()
@@ -113,27 +109,14 @@ def ensemble(
     with Announcements(err):
         summary = asyncio.run(
             ensemble_flow(
-                name=name,
+                **params,
                 replay=replay,
                 dataset=dataset,
                 models=model,
-                samples=samples,
                 test_replay=test,
-                train_frac=train_frac,
-                folds=folds,
-                keys=keys,
-                ties=ties,
                 cost_aware=cost_aware,
-                token_budget=token_budget,
-                lower=parse_floats(lower, "--lower"),
-                upper=parse_floats(upper, "--upper"),
-                solver=solver,
-                time_limit=time_limit,
-                trials=trials,
-                seed=seed,
                 db=db,
                 config=config,
-                limit=limit,
             )
         )
     if as_json:

@@ -49,8 +49,7 @@ def sample(
     """Draw N samples per problem through the cache (a Prefect flow run)."""
     from flows.sample_flow import sample_flow
 
-    check_flow_parameters(
-        sample_flow,
+    params = dict(
         dataset=dataset,
         model=model,
         n=n,
@@ -60,6 +59,7 @@ def sample(
         chunk_size=chunk_size,
         limit=limit,
     )
+    check_flow_parameters(sample_flow, **params)  # the flow's own limits, once, before Prefect starts
     count = preflight(
         [model],
         dataset=dataset,
@@ -79,18 +79,7 @@ def sample(
         unsubscribe = progress.subscribe(advance)
         try:
             summary = asyncio.run(
-                sample_flow(
-                    dataset=dataset,
-                    model=model,
-                    n=n,
-                    max_tokens=max_tokens,
-                    temperature=temperature,
-                    top_p=top_p,
-                    db=db,
-                    config=config,
-                    chunk_size=chunk_size,
-                    limit=limit,
-                )
+                sample_flow(**params, db=db, config=config)
             )
         finally:
             unsubscribe()
