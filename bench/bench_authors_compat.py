@@ -1,7 +1,7 @@
 """`--compat authors` vs the authors' own code, file by file (issue 9).
 
     CHORUS_HOME=$(mktemp -d) .venv/bin/python bench/bench_authors_compat.py --reference REF.jsonl
-        [--trials 100] [--thresholds 30,300]
+        [--trials 100] [--seed 1] [--data DIR] [--only SUBSTRING]
 
 REF.jsonl: one line per (file, B) from a run of the authors' code, with keys file, B, acc, acc_se,
 samples, samples_se (their loader + their weighted_ensemble_prediction; see bench/RESULTS.md §9.1 for how
@@ -30,24 +30,28 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--reference", type=Path, required=True)
     ap.add_argument("--trials", type=int, default=100)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--data", type=Path, default=DATA, help="folder of the reference's files (default ../shared)")
+    ap.add_argument("--only", default="", help="compare only reference files whose name contains this")
     args = ap.parse_args()
     ref = [json.loads(line) for line in args.reference.read_text().splitlines() if line.strip()]
     by_file: dict[str, dict[float, dict]] = {}
     for r in ref:
-        by_file.setdefault(r["file"], {})[float(r["B"])] = r
+        if args.only in r["file"]:
+            by_file.setdefault(r["file"], {})[float(r["B"])] = r
     print("| file | B | theirs: acc / samples | chorus authors: acc / samples | z acc | z samples |")
     print("|---|---|---|---|---|---|")
     worst = 0.0
     for name, rows in sorted(by_file.items()):
         bs = sorted(rows)
         res = simulate(
-            load_replay(DATA / name),
+            load_replay(args.data / name),
             rule="bayes",
             thresholds=bs,
             fixed=[],
             trials=args.trials,
             max_samples=100,
-            seed=1,
+            seed=args.seed,
             compat="authors",
         )
         for b, p in zip(bs, res.adaptive, strict=True):
