@@ -81,6 +81,11 @@ def test_merged_requests_draw_what_unmerged_requests_and_chorus_vote_draw(tmp_pa
     assert [[d.answer for d in v.drawn] for v in together_votes] == [v.answers for v in flow_votes]
     assert rows(merged_cache) == rows(vote_cache) == rows(alone_cache)
     assert len(rows(merged_cache)) == sum(len(v.drawn) for v in together_votes)
+    # Recorded under the model's name (`chorus cache stats`), as the flows' register-job step does.
+    per_model = {m["model"]: m["generations"] for m in merged_cache.stats().per_model}
+    assert per_model == {
+        j.spec.name: sum(d.model == i for v in together_votes for d in v.drawn) for i, j in enumerate(jobs)
+    }
 
     again = asyncio.run(together(SampleBatcher(merged_cache)))  # a repeat is answered from the cache
     assert [drawn(v) for v in again] == [drawn(v) for v in together_votes]
