@@ -10,9 +10,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine, func, select, tuple_
+from sqlalchemy import Connection, Engine, func, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 
 from storage.errors import ChorusError
 from storage.models import GenerationRow, ModelRow, ParamsRow, PromptRow
@@ -40,6 +40,22 @@ _FIELDS = tuple(Generation.__dataclass_fields__)
 
 
 @dataclass(frozen=True)
+class RangeRead:
+    """Samples start..stop-1 of some prompts under one model and parameters."""
+
+    model_fp: str
+    params_hash: str
+    prompt_hashes: tuple[str, ...]
+    start: int
+    stop: int
+
+
+class CacheUnavailable(ChorusError):
+    """The database could not be reached or was locked (as opposed to refusing one row): retrying the
+    rows one by one would only wait again."""
+
+
+@dataclass(frozen=True)
 class CacheStats:
     generations: int
     models: int
@@ -59,20 +75,49 @@ class GenerationCache:
         self.engine = engine
         self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
 
-    def _ignore_existing(self, table: type, rows: list[dict[str, object]]) -> int:
+    def _ignore_existing(self, conn: Connection, table: type, rows: list[dict[str, object]]) -> int:
         if not rows:
             return 0
         # RETURNING counts what was really inserted; rowcount is unreliable for batched inserts.
         key = table.__table__.primary_key.columns.values()[0]
         stmt = self._insert(table).on_conflict_do_nothing().returning(key)
+        return len(conn.execute(stmt, rows).all())
+
+    def _failed(self, what: str, exc: SQLAlchemyError) -> ChorusError:
+        unreachable = isinstance(exc, OperationalError | InterfaceError)
+        error = CacheUnavailable if unreachable else ChorusError
+        return error(f"cache {redact_url(str(self.engine.url))}: {what} failed ({str(exc).splitlines()[0]})")
+
+    def write(
+        self,
+        *,
+        models: Iterable[tuple[str, str, str, str]] = (),
+        prompts: Iterable[tuple[str, str]] = (),
+        params: Iterable[tuple[str, str]] = (),
+        generations: Sequence[Generation] = (),
+    ) -> int:
+        """Record models (fp, name, backend, ref), prompts (hash, body), params (hash, body) and
+        generations in one transaction, keys already present left as they are; returns how many
+        generations were new."""
+        now = _now()
+        model_rows = [
+            {"fingerprint": fp, "name": name, "backend": backend, "model_ref": ref, "created_at": now}
+            for fp, name, backend, ref in models
+        ]
+        prompt_rows = {h: {"hash": h, "body": b, "created_at": now} for h, b in prompts}
+        params_rows = {h: {"hash": h, "body": b} for h, b in params}
+        # Not dataclasses.asdict: it deep-copies every field and was two thirds of the insert time.
+        rows = [{**{f: getattr(g, f) for f in _FIELDS}, "created_at": now} for g in generations]
+        if not (model_rows or prompt_rows or params_rows or rows):
+            return 0
         try:
             with self.engine.begin() as conn:
-                inserted = len(conn.execute(stmt, rows).all())
+                self._ignore_existing(conn, ModelRow, model_rows)
+                self._ignore_existing(conn, PromptRow, list(prompt_rows.values()))
+                self._ignore_existing(conn, ParamsRow, list(params_rows.values()))
+                return self._ignore_existing(conn, GenerationRow, rows)
         except SQLAlchemyError as exc:
-            raise ChorusError(
-                f"cache {redact_url(str(self.engine.url))}: write failed ({str(exc).splitlines()[0]})"
-            ) from None
-        return inserted
+            raise self._failed("write", exc) from None
 
     def register(
         self,
@@ -82,47 +127,43 @@ class GenerationCache:
         params: tuple[str, str] | None = None,
     ) -> None:
         """Record a model (fp, name, backend, ref), prompts (hash, body) and params (hash, body)."""
-        if model is not None:
-            fp, name, backend, ref = model
-            row = {"fingerprint": fp, "name": name, "backend": backend, "model_ref": ref, "created_at": _now()}
-            self._ignore_existing(ModelRow, [row])
-        prompt_rows = [{"hash": h, "body": b, "created_at": _now()} for h, b in prompts]
-        self._ignore_existing(PromptRow, list({r["hash"]: r for r in prompt_rows}.values()))
-        if params is not None:
-            self._ignore_existing(ParamsRow, [{"hash": params[0], "body": params[1]}])
+        self.write(models=[model] if model else (), prompts=prompts, params=[params] if params else ())
 
     def put(self, generations: Sequence[Generation]) -> int:
         """Insert generations in one transaction; keys already present are left as they are."""
-        now = _now()
-        # Not dataclasses.asdict: it deep-copies every field and was two thirds of the insert time.
-        rows = [{**{f: getattr(g, f) for f in _FIELDS}, "created_at": now} for g in generations]
-        return self._ignore_existing(GenerationRow, rows)
+        return self.write(generations=generations)
 
     def get(
         self, model_fp: str, params_hash: str, prompt_hashes: Sequence[str], n: int
     ) -> dict[str, dict[int, Generation]]:
         """Cached samples 0..n-1 of each prompt: {prompt_hash: {sample_index: Generation}}."""
-        found: dict[str, dict[int, Generation]] = {h: {} for h in prompt_hashes}
-        if not prompt_hashes or n <= 0:
-            return found
-        cols = [getattr(GenerationRow, f) for f in Generation.__dataclass_fields__]
-        unique = list(dict.fromkeys(prompt_hashes))
+        return self.get_ranges([RangeRead(model_fp, params_hash, tuple(prompt_hashes), 0, n)])[0]
+
+    def get_ranges(self, reads: Sequence[RangeRead]) -> list[dict[str, dict[int, Generation]]]:
+        """Cached samples start..stop-1 of each read's prompts, all read on one connection."""
+        out: list[dict[str, dict[int, Generation]]] = []
+        cols = [getattr(GenerationRow, f) for f in _FIELDS]
         try:
             with self.engine.connect() as conn:
-                for start in range(0, len(unique), 500):
-                    stmt = select(*cols).where(
-                        GenerationRow.model_fp == model_fp,
-                        GenerationRow.params_hash == params_hash,
-                        GenerationRow.prompt_hash.in_(unique[start : start + 500]),
-                        GenerationRow.sample_index < n,
-                    )
-                    for row in conn.execute(stmt):
-                        found[row.prompt_hash][row.sample_index] = Generation(*row)
+                for read in reads:
+                    found: dict[str, dict[int, Generation]] = {h: {} for h in read.prompt_hashes}
+                    out.append(found)
+                    if not found or read.stop <= read.start:
+                        continue
+                    unique = list(found)
+                    for start in range(0, len(unique), 500):
+                        stmt = select(*cols).where(
+                            GenerationRow.model_fp == read.model_fp,
+                            GenerationRow.params_hash == read.params_hash,
+                            GenerationRow.prompt_hash.in_(unique[start : start + 500]),
+                            GenerationRow.sample_index >= read.start,
+                            GenerationRow.sample_index < read.stop,
+                        )
+                        for row in conn.execute(stmt):
+                            found[row.prompt_hash][row.sample_index] = Generation(*row)
         except SQLAlchemyError as exc:
-            raise ChorusError(
-                f"cache {redact_url(str(self.engine.url))}: read failed ({str(exc).splitlines()[0]})"
-            ) from None
-        return found
+            raise self._failed("read", exc) from None
+        return out
 
     def count_keys(self, keys: Sequence[tuple[str, str, str, int]]) -> int:
         """How many rows hold these exact keys (duplicates would count twice)."""

@@ -80,6 +80,7 @@ def create_app(ctx: ServeContext, auth: BearerAuth, *, max_in_flight: int) -> Fa
         try:
             yield
         finally:
+            await ctx.batcher.close()
             for backend in ctx.backends.values():
                 await backend.aclose()
 

@@ -2,6 +2,7 @@
 
 Backends are created once, at start-up, so their HTTP connection pools and per-endpoint bounds are
 shared by all requests; the embedded llama.cpp servers are started by the CLI for the server's lifetime.
+One `SampleBatcher` merges the cache reads and writes of all requests in flight.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from tasks.algorithms.datasets import Problem
 from tasks.backends.base import Backend, SamplingParams
 from tasks.backends.factory import model_fingerprint
 from tasks.backends.spec import ModelSpec
+from tasks.services.sample_batcher import SampleBatcher
 from tasks.services.sampling import SamplingJob
 
 # Defaults of the voting strategies (a request's `chorus` object overrides them).
@@ -58,6 +60,10 @@ class ServeContext:
     engine: Engine
     redact: Redactor
     fingerprints: dict[str, str] = field(default_factory=dict)
+    batcher: SampleBatcher = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.batcher = SampleBatcher(self.cache)
 
     def spec(self, name: str) -> ModelSpec:
         if name not in self.specs:

@@ -2,25 +2,28 @@
 
 A per-request loop on purpose: the batch `vote` service draws for a whole chunk of problems at once,
 while a request is one problem and must answer as soon as its own rule says stop. Every sample still
-goes through the generation cache (`sample_problems`), so a repeated request is answered from it.
+goes through the generation cache, with the keys of `sample_problems`; the cache reads and writes of
+concurrent requests are merged by a `SampleBatcher`, their generations are not.
 With several models (an ensemble), draw k picks model i with probability w_i by a hash of
 (prompt, k): a repeated request makes the same choices and finds every sample cached.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from storage.cache import Generation, GenerationCache
+from storage.cache import Generation
 from tasks.algorithms.answers import AnswerKind, answer_key
 from tasks.algorithms.datasets import Problem
 from tasks.algorithms.stopping import StoppingRule, VoteState, plurality
 from tasks.backends.base import Backend
-from tasks.services.sampling import SampleStats, SamplingJob, sample_problems
+from tasks.services.sample_batcher import SampleBatcher
+from tasks.services.sampling import SampleStats, SamplingJob
 
 DEFAULT_SCHEDULE = (1, 1, 2, 4, 8)
 # Stopping decisions of deterministic count-based rules, by (rule, sorted counts, n): requests keep
@@ -86,7 +89,7 @@ async def vote_request(
     jobs: tuple[SamplingJob, ...],
     weights: tuple[float, ...],
     backends: list[Backend],
-    cache: GenerationCache,
+    batcher: SampleBatcher,
     rule: StoppingRule,
     kind: AnswerKind,
     schedule: tuple[int, ...] = DEFAULT_SCHEDULE,
@@ -101,15 +104,17 @@ async def vote_request(
         if rule.name == "fixed":  # a majority of N is N samples, whatever the batch schedule
             k = min(k, max(1, int(rule.threshold) - len(result.drawn)))
         models = [pick_model(problem.id, len(result.drawn) + t, weights) for t in range(k)]
+        wanted = sorted(set(models))
+        draws = await asyncio.gather(
+            *(batcher.draw(jobs[m], problem, per_model[m], per_model[m] + models.count(m), backends[m]) for m in wanted)
+        )
         fetched: dict[int, list[Generation]] = {}
-        for m in sorted(set(models)):
-            target = per_model[m] + models.count(m)
-            samples, stats = await sample_problems(jobs[m], [problem], target, cache, backends[m])
-            fetched[m] = samples[0].generations
+        for m, (gens, stats) in zip(wanted, draws, strict=True):
+            fetched[m] = gens
             result.stats.generated += stats.generated
-            result.stats.prompt_tokens += sum(g.prompt_tokens for g in fetched[m][per_model[m] :])
-        for m in models:
-            gen = fetched[m][per_model[m]]
+            result.stats.prompt_tokens += stats.prompt_tokens
+        for m in models:  # in draw order
+            gen = fetched[m].pop(0)
             per_model[m] += 1
             result.drawn.append(Drawn(m, gen, answer_key(gen.text, kind)))
         stop, result.score = _decide(rule, [d.answer for d in result.drawn], rng)

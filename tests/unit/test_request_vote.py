@@ -15,6 +15,7 @@ from tasks.algorithms.stopping import VoteState, make_rule
 from tasks.backends.factory import create_backend, model_fingerprint
 from tasks.backends.spec import ModelSpec
 from tasks.services.request_vote import _decide, pick_model, vote_request
+from tasks.services.sample_batcher import SampleBatcher
 from tasks.services.sampling import SamplingJob
 from tests.conftest import SHARED_DATA
 
@@ -48,7 +49,9 @@ def test_fixed_majority_draws_exactly_n_and_a_rerun_is_cached(tmp_path) -> None:
     problem = Problem("3", "3")
 
     async def run():  # type: ignore[no-untyped-def]
-        return await vote_request(problem, (job,), (1.0,), [backend], cache, make_rule("fixed", 5, 5), "math")
+        return await vote_request(
+            problem, (job,), (1.0,), [backend], SampleBatcher(cache), make_rule("fixed", 5, 5), "math"
+        )
 
     first, again = asyncio.run(run()), asyncio.run(run())
     assert len(first.drawn) == 5 and first.stats.generated == 5

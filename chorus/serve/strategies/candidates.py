@@ -5,7 +5,7 @@ from __future__ import annotations
 from chorus.serve.context import Ask, ServeContext
 from chorus.serve.errors import bad_request
 from storage.cache import Generation
-from tasks.services.sampling import SampleStats, sample_problems
+from tasks.services.sampling import SampleStats
 
 
 def parse_options(rest: list[str], allowed: tuple[str, ...], model_name: str) -> dict[str, str]:
@@ -25,7 +25,7 @@ def parse_options(rest: list[str], allowed: tuple[str, ...], model_name: str) ->
 
 async def draw_candidates(ctx: ServeContext, model: str, n: int, ask: Ask) -> tuple[list[Generation], SampleStats]:
     job = ctx.job(model, ask)
-    samples, stats = await sample_problems(job, [ask.problem], n, ctx.cache, ctx.backend(model))
-    if not samples[0].generations:
+    gens, stats = await ctx.batcher.draw(job, ask.problem, 0, n, ctx.backend(model))
+    if not gens:
         raise bad_request("no candidates were drawn")
-    return samples[0].generations, stats
+    return gens, stats

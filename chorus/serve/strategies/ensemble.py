@@ -45,7 +45,7 @@ class Ensemble:
         jobs = tuple(ctx.job(m, ask) for m in models)
         backends = [ctx.backend(m) for m in models]
         kind = ask.settings.answer_kind or DEFAULT_ANSWER_KIND
-        vote = await vote_request(ask.problem, jobs, tuple(w for _, w in pairs), backends, ctx.cache, rule, kind)
+        vote = await vote_request(ask.problem, jobs, tuple(w for _, w in pairs), backends, ctx.batcher, rule, kind)
         outcome = vote_outcome(vote, models, rule)
         outcome.chorus["ensemble"] = {"name": ensemble.name, "models": models, "weights": [w for _, w in pairs]}
         return outcome

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from chorus.serve.context import Ask, ServeContext
 from chorus.serve.strategies.base import Outcome, usage_of
 from tasks.algorithms.answers import answer_key
-from tasks.services.sampling import sample_problems
 
 
 @dataclass(frozen=True)
@@ -20,8 +19,7 @@ class Single:
 
     async def answer(self, ctx: ServeContext, ask: Ask) -> Outcome:
         job = ctx.job(self.model, ask)
-        samples, stats = await sample_problems(job, [ask.problem], ask.n, ctx.cache, ctx.backend(self.model))
-        gens = samples[0].generations
+        gens, stats = await ctx.batcher.draw(job, ask.problem, 0, ask.n, ctx.backend(self.model))
         prompt_tokens, completion_tokens = usage_of(gens)
         kind = ask.settings.answer_kind or "math"
         return Outcome(

@@ -73,5 +73,5 @@ class Vote:
         rule = rule_for(ask, fixed=self.fixed)
         job = ctx.job(self.model, ask)
         kind = ask.settings.answer_kind or DEFAULT_ANSWER_KIND
-        vote = await vote_request(ask.problem, (job,), (1.0,), [ctx.backend(self.model)], ctx.cache, rule, kind)
+        vote = await vote_request(ask.problem, (job,), (1.0,), [ctx.backend(self.model)], ctx.batcher, rule, kind)
         return vote_outcome(vote, [self.model], rule)
