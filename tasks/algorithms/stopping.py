@@ -19,11 +19,9 @@ esc        ESC: the last window of w samples is one (non-empty) answer  w, defau
 gain       1/G ≥ T, G = E[max share − leader's share] under the DP      T, default 100
            posterior: expected accuracy left to gain
            (:mod:`tasks.algorithms.stopping_gain`)
-rate       1/R ≥ T, R = the best expected accuracy gained per sample    T, default 100
-           over the next m ∈ {1 … 64} samples (knowledge-gradient
-           look-ahead, discounted by the problem's blank rate): a
-           price per sample shared by all problems
-           (:mod:`tasks.algorithms.stopping_rate`)
+rate       1/R ≥ T, R = best expected accuracy gained per sample over   T, default 100
+           the next 1–64 samples × chance of a vote: one price per
+           sample for all problems (:mod:`tasks.algorithms.stopping_rate`)
 =========  ===========================================================  =======================
 
 Votes: ``None`` (or the empty string) is "no answer" and is not a vote, but it is a sample (it costs
@@ -211,8 +209,7 @@ class StoppingRule:
     def finish(
         self, stat: np.ndarray, sorted_counts: np.ndarray, rng: np.random.Generator, samples: np.ndarray | int = 0
     ) -> np.ndarray:
-        """The score from the memoised statistic; ``samples`` (n per row, blanks included) is used by
-        ``rate`` only, whose price per sample depends on the problem's blank rate."""
+        """The score from the memoised statistic; ``samples`` (n per row, blanks included): ``rate`` only."""
         if self.name == "rate":
             return rate_score(stat, sorted_counts.sum(axis=1), np.broadcast_to(samples, stat.shape))
         if self.name == "bayes" and self.compat == "authors":
