@@ -34,7 +34,7 @@ Threshold = Annotated[
         allow_inf_nan=False,
         description=(
             "bayes: B (default 10); fixed: N; beta: probability; esc: window; gain: 1/G (default 100); "
-            "rate: 1/(accuracy gained per sample) (default 100)"
+            "rate: 1/(accuracy gained per sample) (default 1000)"
         ),
     ),
 ]

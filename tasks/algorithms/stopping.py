@@ -19,7 +19,7 @@ esc        ESC: the last window of w samples is one (non-empty) answer  w, defau
 gain       1/G ≥ T, G = E[max share − leader's share] under the DP      T, default 100
            posterior: expected accuracy left to gain
            (:mod:`tasks.algorithms.stopping_gain`)
-rate       1/R ≥ T, R = best expected accuracy gained per sample over   T, default 100
+rate       1/R ≥ T, R = best expected accuracy gained per sample over   T, default 1000
            the next 1–64 samples × chance of a vote: one price per
            sample for all problems (:mod:`tasks.algorithms.stopping_rate`)
 =========  ===========================================================  =======================
@@ -262,7 +262,7 @@ RULES: dict[str, dict[str, float]] = {
     "beta": {"threshold": 0.95},
     "esc": {"threshold": 5.0},
     "gain": {"threshold": 100.0},
-    "rate": {"threshold": 100.0},
+    "rate": {"threshold": 1000.0},
 }
 """Rule names and their default thresholds (see the module docstring for what each threshold means)."""
 

@@ -23,8 +23,9 @@ is the rate per vote times (1 − b). A problem with no vote yet has everything 
 vote (gain 1 per vote): rate 1 − b, so a problem that only ever yields blanks is given up after about T
 samples rather than run to N_max.
 
-Score 1/rate, higher = more confident as for every rule; stop when the score ≥ T (default 100: less than
-one point of accuracy per 100 samples).
+Score 1/rate, higher = more confident as for every rule; stop when the score ≥ T. Default 1000: the
+Gaussian look-ahead under-rates what a few samples buy on small counts, so at T = 100 every problem
+stops after its first vote (score 116); the frontier sweeps T, the default only has to be usable.
 """
 
 from __future__ import annotations

@@ -35,13 +35,13 @@ def test_rate_falls_with_agreement_and_on_long_ties() -> None:
 
 
 def test_rule_is_registered_stops_on_clear_cases_and_not_on_early_ties() -> None:
-    assert RULES["rate"]["threshold"] == 100
+    assert RULES["rate"]["threshold"] == 1000
     rule = make_rule("rate", max_samples=50)
     state = VoteState.from_sequences([["a"] * 4, ["a", "b", "a", "b"], [None, None]], window=1)
     stop, score = rule.should_stop(state)
     assert stop.tolist() == [True, False, False]
     one = VoteState.from_sequences([["a"]], window=1)
-    assert not make_rule("rate", 1000).should_stop(one)[0][0] and make_rule("rate", 1000).should_stop(state)[0][0]
+    assert not rule.should_stop(one)[0][0] and make_rule("rate", 100).should_stop(one)[0][0]
     expected = 1 / (gain_rate_per_vote(state.counts) * vote_chance(state.counts.sum(axis=1), state.n))
     assert score == pytest.approx(expected)
     with pytest.raises(ChorusError, match="no authors mode"):
