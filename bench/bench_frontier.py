@@ -33,11 +33,14 @@ from tasks.algorithms.simulation import CurvePoint, simulate  # noqa: E402
 
 BAYES = [1.5, 2, 3, 5, 7, 10, 15, 20, 30, 50, 100, 200, 300, 1000, 3000, 10_000, 100_000, 1_000_000]
 GAIN = [2, 3, 5, 7, 10, 15, 20, 30, 50, 70, 100, 150, 200, 300, 500, 1000, 3000, 10_000, 100_000]
+RATE = [3, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10_000, 30_000, 100_000, 1e6, 1e7]
 RULES = {  # label: (rule name, compat, thresholds, blanks dropped as the authors' loader does)
     "authors": ("bayes", "authors", BAYES, True),
     "bayes": ("bayes", "chorus", BAYES, False),
     "gain": ("gain", "chorus", GAIN, False),
     "gain-noblank": ("gain", "chorus", GAIN, True),  # same accounting as "authors": blanks cost nothing
+    "rate": ("rate", "chorus", RATE, False),
+    "rate-noblank": ("rate", "chorus", RATE, True),
 }
 
 
@@ -59,8 +62,8 @@ def cost_to_reach(points: list[CurvePoint], target: float, cost: str) -> tuple[f
 
 
 def run_file(path: str, rules: list[str], trials: int, max_samples: int) -> dict:
-    problems = load_replay(path)
-    label = Path(path).stem.removeprefix("analysis_") if Path(path).is_file() else path.replace("/", "_")
+    problems = load_replay(str(path))
+    label = Path(path).stem.removeprefix("analysis_") if Path(path).is_file() else str(path).replace("/", "_")
     out: dict = {"file": label, "problems": len(problems), "rules": {}}
     curves: dict[str, list[CurvePoint]] = {}
     for label in rules:

@@ -35,7 +35,7 @@ def vote(
     model: Annotated[
         list[str] | None, typer.Option("--model", help="NAME or NAME=WEIGHT; repeat for a weighted mixture.")
     ] = None,
-    rule: Annotated[str, typer.Option("--rule", help="bayes | fixed | beta | esc | gain")] = "bayes",
+    rule: Annotated[str, typer.Option("--rule", help="bayes | fixed | beta | esc | gain | rate")] = "bayes",
     threshold: Annotated[
         float | None,
         typer.Option(
@@ -146,7 +146,7 @@ def simulate(
     weights: Annotated[
         str | None, typer.Option("--weights", help="w1,w2,... one per --replay, in its order (default equal).")
     ] = None,
-    rule: Annotated[str, typer.Option("--rule", help="bayes | fixed | beta | esc | gain")] = "bayes",
+    rule: Annotated[str, typer.Option("--rule", help="bayes | fixed | beta | esc | gain | rate")] = "bayes",
     thresholds: Annotated[str, typer.Option("--thresholds")] = "2,5,10,30,100,300",
     fixed: Annotated[str, typer.Option("--fixed")] = "1,3,5,10,30,100",
     trials: Annotated[int, typer.Option("--trials")] = 100,

@@ -26,13 +26,16 @@ DbUrl = Annotated[str | None, Field(description="SQLAlchemy URL of the cache (de
 ConfigPath = Annotated[str | None, Field(description="Model registry TOML (default: $CHORUS_CONFIG or ./chorus.toml)")]
 ChunkSize = Annotated[int, Field(ge=1, le=10_000, description="Problems per Prefect task")]
 Limit = Annotated[int | None, Field(ge=1, description="Only the first N problems")]
-RuleName = Annotated[Literal["bayes", "fixed", "beta", "esc", "gain"], Field(description="Stopping rule")]
+RuleName = Annotated[Literal["bayes", "fixed", "beta", "esc", "gain", "rate"], Field(description="Stopping rule")]
 Threshold = Annotated[
     float | None,
     Field(
         gt=0,
         allow_inf_nan=False,
-        description="bayes: B (default 10); fixed: N; beta: probability; esc: window; gain: 1/G (default 100)",
+        description=(
+            "bayes: B (default 10); fixed: N; beta: probability; esc: window; gain: 1/G (default 100); "
+            "rate: 1/(accuracy gained per sample) (default 1000)"
+        ),
     ),
 ]
 MaxSamples = Annotated[int, Field(ge=1, le=100_000, description="N_max: samples per problem at most")]

@@ -204,7 +204,7 @@ def _scores(
         uniq, inverse = unique_rows(srt[todo])
         stat = cache(uniq)[inverse]
         score = score.copy()
-        score[todo] = rule.finish(stat, srt[todo], rng)
+        score[todo] = rule.finish(stat, srt[todo], rng, n)
     return score
 
 

@@ -19,6 +19,9 @@ esc        ESC: the last window of w samples is one (non-empty) answer  w, defau
 gain       1/G ≥ T, G = E[max share − leader's share] under the DP      T, default 100
            posterior: expected accuracy left to gain
            (:mod:`tasks.algorithms.stopping_gain`)
+rate       1/R ≥ T, R = best expected accuracy gained per sample over   T, default 1000
+           the next 1–64 samples × chance of a vote: one price per
+           sample for all problems (:mod:`tasks.algorithms.stopping_rate`)
 =========  ===========================================================  =======================
 
 Votes: ``None`` (or the empty string) is "no answer" and is not a vote, but it is a sample (it costs
@@ -83,6 +86,7 @@ from tasks.algorithms.bayes_factor import (
 )
 from tasks.algorithms.stopping_baselines import beta_scores, window_unanimous
 from tasks.algorithms.stopping_gain import gain_lower_bound, inverse_gain
+from tasks.algorithms.stopping_rate import gain_rate_per_vote, rate_score
 
 COMPAT_MODES = ("chorus", "authors")
 _AUTHORS_BASE_POINTS = (1, 2, 4, 8, 16, 24, 32, 40, 60, 80, 100)
@@ -179,7 +183,7 @@ class StoppingRule:
 
     @property
     def count_based(self) -> bool:
-        return self.name in ("bayes", "beta", "gain")
+        return self.name in ("bayes", "beta", "gain", "rate")
 
     def check_points(self) -> np.ndarray:
         """The n at which the simulator evaluates the rule (ESC: ends of its non-overlapping windows)."""
@@ -196,11 +200,18 @@ class StoppingRule:
             return beta_scores(sorted_counts)
         if self.name == "gain":
             return inverse_gain(sorted_counts, self.alpha)
+        if self.name == "rate":
+            return gain_rate_per_vote(sorted_counts, self.alpha)
         if self.compat == "authors":
             return authors_p_not_mode(sorted_counts, self.alpha)
         return bayes_factors(sorted_counts, self.alpha)
 
-    def finish(self, stat: np.ndarray, sorted_counts: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    def finish(
+        self, stat: np.ndarray, sorted_counts: np.ndarray, rng: np.random.Generator, samples: np.ndarray | int = 0
+    ) -> np.ndarray:
+        """The score from the memoised statistic; ``samples`` (n per row, blanks included): ``rate`` only."""
+        if self.name == "rate":
+            return rate_score(stat, sorted_counts.sum(axis=1), np.broadcast_to(samples, stat.shape))
         if self.name == "bayes" and self.compat == "authors":
             return authors_bayes_factors(sorted_counts, self.alpha, n_max=self.max_samples, rng=rng, p0=stat)
         return stat
@@ -233,7 +244,7 @@ class StoppingRule:
             return window_unanimous(state.last, self.window).astype(float)
         counts = -np.sort(-np.asarray(state.counts), axis=1)
         rng = np.random.default_rng() if rng is None else rng
-        return self.finish(self.count_stat(counts), counts, rng)
+        return self.finish(self.count_stat(counts), counts, rng, np.asarray(state.n))
 
     def should_stop(self, state: VoteState, rng: np.random.Generator | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(stop, score) per problem: stop when score ≥ threshold (ESC: score 1) or n ≥ max_samples."""
@@ -251,6 +262,7 @@ RULES: dict[str, dict[str, float]] = {
     "beta": {"threshold": 0.95},
     "esc": {"threshold": 5.0},
     "gain": {"threshold": 100.0},
+    "rate": {"threshold": 1000.0},
 }
 """Rule names and their default thresholds (see the module docstring for what each threshold means)."""
 
@@ -266,7 +278,7 @@ def make_rule(
     if name not in RULES:
         raise ChorusError(f"unknown stopping rule {name!r}; choose one of {', '.join(RULES)}")
     _check_compat(compat)
-    if compat == "authors" and name == "gain":
+    if compat == "authors" and name in ("gain", "rate"):
         raise ChorusError(f"--compat authors is the authors' bayes rule; the {name} rule has no authors mode")
     if max_samples < 1:
         raise ChorusError(f"max_samples must be at least 1, got {max_samples}")

@@ -233,7 +233,7 @@ def test_window_unanimous() -> None:
 
 
 def test_registry_and_should_stop() -> None:
-    assert set(RULES) == {"bayes", "fixed", "beta", "esc", "gain"}
+    assert set(RULES) == {"bayes", "fixed", "beta", "esc", "gain", "rate"}
     state = VoteState.from_sequences([["a"] * 5, ["a", "b", "a", "b", "c"], ["a"] * 2], window=5)
     stop, score = make_rule("bayes", 100, max_samples=10).should_stop(state)
     assert score == pytest.approx(bayes_factors(state.counts))
