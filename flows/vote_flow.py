@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 from typing import Annotated
 
-from prefect import flow
 from pydantic import Field
 
+from flows.flow_decorator import chorus_flow
 from flows.parameters import (
     Alpha,
     AnswerKind,
@@ -41,7 +41,7 @@ from tasks.vote_tasks import (
 )
 
 
-@flow(name="vote", log_prints=True)
+@chorus_flow("vote")
 async def vote_flow(
     dataset: DatasetPath,
     models: list[str] = ["smollm2"],  # noqa: B006 - Prefect renders the default in the UI form
