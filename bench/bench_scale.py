@@ -19,6 +19,7 @@ import atexit
 import json
 import os
 import resource
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -127,20 +128,21 @@ def main() -> None:
     parser.add_argument("--mode", choices=["both", "stack", "inproc"], default="both")
     parser.add_argument("--prefect", choices=["background", "ephemeral"], default="background")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp_name:
-        tmp = Path(tmp_name)
-        os.environ["CHORUS_HOME"] = str(tmp / "home")
-        os.environ.pop("PREFECT_API_URL", None)
-        if args.mode != "inproc":
-            from chorus import prefect_runtime
+    # Not a `with TemporaryDirectory()`: it would go before the exit handlers run, taking the server's
+    # record with it, and the server would outlive the bench. Exit handlers run last-registered first:
+    # prefect's own (last logs and events), then the server's stop, then this removal.
+    tmp = Path(tempfile.mkdtemp(prefix="chorus-bench-scale-"))
+    atexit.register(shutil.rmtree, tmp, ignore_errors=True)
+    os.environ["CHORUS_HOME"] = str(tmp / "home")
+    os.environ.pop("PREFECT_API_URL", None)
+    if args.mode != "inproc":
+        from chorus import prefect_runtime
 
-            prefect_runtime.set_prefect_environment()
-            if args.prefect == "background":
-                os.environ["PREFECT_API_URL"] = prefect_runtime.start_server().api_url
-                # Registered before prefect is imported, so it runs after prefect's own exit handlers
-                # have sent their last logs and events to the server.
-                atexit.register(prefect_runtime.stop_server)
-        run(args, tmp)
+        prefect_runtime.set_prefect_environment()
+        if args.prefect == "background":
+            os.environ["PREFECT_API_URL"] = prefect_runtime.start_server().api_url
+            atexit.register(prefect_runtime.stop_server)
+    run(args, tmp)
 
 
 def run(args: argparse.Namespace, tmp: Path) -> None:
