@@ -20,7 +20,7 @@ from chorus import (  # noqa: F401 - they register their commands
 from chorus.cli_common import app, err
 from chorus.cli_secrets import without_db_password
 from chorus.interrupts import install_signal_handlers
-from chorus.prefect_runtime import set_prefect_environment
+from chorus.prefect_runtime import adopt_recorded_server, set_prefect_environment
 from chorus.traceback_guard import traceback_printed, watch_stderr
 from chorus.validation import one_line_usage_error
 from storage.errors import ChorusError
@@ -29,6 +29,7 @@ from storage.errors import ChorusError
 def main() -> None:
     # Before prefect is imported: its files under CHORUS_HOME, no telemetry (no network here).
     set_prefect_environment()
+    adopt_recorded_server()  # a running background server's URL, read before prefect is imported
     sys.argv[1:] = without_db_password(sys.argv[1:])
     install_signal_handlers()  # Ctrl-C / SIGTERM: one line, children stopped, exit 130 / 143
     watch_stderr()

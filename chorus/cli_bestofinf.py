@@ -22,7 +22,7 @@ from chorus.cli_common import (
     quiet_prefect_console,
 )
 from chorus.input_checks import check_existing_database, check_output_file, check_replay_files
-from chorus.prefect_runtime import use_prefect
+from chorus.prefect_runtime import use_prefect, without_flow_heartbeat
 from chorus.progress_display import Announcements, VoteProgress
 from chorus.validation import check_flow_parameters
 from storage.errors import ChorusError
@@ -203,10 +203,7 @@ def simulate(
 
     quiet_prefect_console()
 
-    from prefect.settings import temporary_settings
-
-    # No heartbeat thread: a run of seconds needs none, and joining it at the end costs up to 1 s.
-    with temporary_settings(updates={"flows.heartbeat_frequency": None}):
+    with without_flow_heartbeat():
         result = simulate_flow(
             **params,
             plot=plot,

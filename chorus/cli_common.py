@@ -171,11 +171,11 @@ def quiet_prefect_console() -> None:
     import logging
     import os
 
-    from prefect.logging.configuration import setup_logging
+    from prefect.logging.configuration import ensure_logging_setup
 
     from chorus.prefect_start import start_ephemeral_api
 
-    setup_logging()
+    ensure_logging_setup()  # importing prefect's flows set it up already; again would cost ~0.1 s
     for handler in logging.getLogger().handlers:
         if type(handler).__name__ == "PrefectConsoleHandler":
             if not os.environ.get("CHORUS_VERBOSE"):

@@ -189,19 +189,39 @@ def stop_server() -> ServerState | None:
     return state
 
 
+_adopted_api_url: str | None = None  # set by adopt_recorded_server: ours, not the user's choice
+
+
+def adopt_recorded_server() -> None:
+    """Point Prefect at the background server now, if its record names a live process.
+
+    Prefect reads its API URL once, when it is first imported, and commands import it (to check their
+    options against the flow's parameters) before `use_prefect`; changing the URL afterwards rebuilds
+    Prefect's settings (~0.1 s). Reading the record and signalling the pid costs microseconds and
+    starts nothing; `use_prefect` still checks that the server answers."""
+    global _adopted_api_url
+    if os.environ.get("PREFECT_API_URL") or os.environ.get("CHORUS_PREFECT", "auto") != "auto":
+        return
+    state = read_state()
+    if state and pid_alive(state.pid):
+        os.environ["PREFECT_API_URL"] = _adopted_api_url = state.api_url
+
+
 def use_prefect(say: TextIO | None = sys.stderr) -> str:
     """Point this process at a Prefect API before prefect is imported; returns a word for what it chose."""
     set_prefect_environment()
     mode = os.environ.get("CHORUS_PREFECT", "auto")
     if mode not in ("auto", "ephemeral"):
         raise ChorusError(f"CHORUS_PREFECT={mode}: choose auto or ephemeral")
-    if os.environ.get("PREFECT_API_URL"):
+    current = os.environ.get("PREFECT_API_URL")
+    if current and current != _adopted_api_url:
         return "api"
     if mode == "ephemeral":
         return "ephemeral"
     state = running_server() or start_server(say=say)
-    os.environ["PREFECT_API_URL"] = state.api_url
-    _refresh_imported_settings(state.api_url)
+    if state.api_url != current:
+        os.environ["PREFECT_API_URL"] = state.api_url
+        _refresh_imported_settings(state.api_url)
     return "background"
 
 
@@ -213,3 +233,18 @@ def _refresh_imported_settings(api_url: str) -> None:
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     temporary_settings(updates={PREFECT_API_URL: api_url}).__enter__()  # for the rest of this process
+
+
+@contextmanager
+def without_flow_heartbeat() -> Iterator[None]:
+    """Prefect's settings with no flow-run heartbeat thread: a run of seconds needs none, and joining it
+    at exit costs up to 1 s. A copy of the current settings with that one field changed, not Prefect's
+    `temporary_settings`, which re-reads and re-validates every setting (~0.1 s); no other setting is
+    derived from this one, so the copy is what validation would give."""
+    from prefect.context import SettingsContext, get_settings_context
+
+    context = get_settings_context()
+    current = context.settings
+    flows = current.flows.model_copy(update={"heartbeat_frequency": None})
+    with SettingsContext(profile=context.profile, settings=current.model_copy(update={"flows": flows})):
+        yield

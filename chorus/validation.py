@@ -12,8 +12,6 @@ import inspect
 import typing
 from typing import Any
 
-from pydantic import TypeAdapter, ValidationError
-
 from storage.errors import ChorusError
 
 # Flow parameter → CLI option, where the command names the option differently (singular, repeated).
@@ -75,6 +73,8 @@ def check_flow_parameters(flow: Any, **values: Any) -> None:
     Raises ChorusError with one line for the first invalid value, naming the CLI option and the value
     as given on the command line. A value for a parameter the flow does not have is a programming error.
     """
+    from pydantic import TypeAdapter, ValidationError  # here: `chorus --help` and `models` need no pydantic
+
     fn = getattr(flow, "fn", flow)
     hints = typing.get_type_hints(fn, include_extras=True)
     signature = inspect.signature(fn)

@@ -6,9 +6,9 @@ from __future__ import annotations
 import time
 from typing import Annotated
 
-from prefect import flow
 from pydantic import Field
 
+from flows.flow_decorator import chorus_flow
 from flows.parameters import (
     ChunkSize,
     ConfigPath,
@@ -34,7 +34,7 @@ from tasks.services.concurrency import bounded_gather, chunks_in_flight
 from tasks.setup_tasks import load_problems, open_cache, register_job, serving
 
 
-@flow(name="distill", log_prints=True)
+@chorus_flow("distill")
 async def distill_flow(
     prompts: DatasetPath,
     teachers: Annotated[list[str], Field(min_length=2, description="Registry models, one completion each")],

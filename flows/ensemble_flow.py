@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from prefect import flow
 from pydantic import Field
 
+from flows.flow_decorator import chorus_flow
 from flows.parameters import Bound, ConfigPath, DbUrl, Limit, MaxSamples, Samples, Seed
 from storage.settings import database_url
 from tasks.algorithms.answers import kind_for_dataset
@@ -26,7 +26,7 @@ from tasks.ensemble_tasks import (
 from tasks.setup_tasks import load_problems, open_cache, plan_sampling, register_job, resolve_model, serving
 
 
-@flow(name="ensemble", log_prints=True)
+@chorus_flow("ensemble")
 async def ensemble_flow(
     name: Annotated[str, Field(min_length=1, description="Save the weights under this name")] = "default",
     replay: Annotated[list[str] | None, Field(description="[NAME=]FILE of recorded answers, one per model")] = None,

@@ -6,9 +6,9 @@ from __future__ import annotations
 import time
 from typing import Annotated, Literal
 
-from prefect import flow
 from pydantic import Field
 
+from flows.flow_decorator import chorus_flow
 from flows.parameters import (
     ChunkSize,
     ConfigPath,
@@ -37,7 +37,7 @@ from tasks.services.concurrency import bounded_gather, chunks_in_flight
 from tasks.setup_tasks import load_problems, open_cache, register_job, serving
 
 
-@flow(name="fuse", log_prints=True)
+@chorus_flow("fuse")
 async def fuse_flow(
     dataset: DatasetPath,
     model: ModelName = "smollm2",

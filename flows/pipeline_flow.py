@@ -8,17 +8,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from prefect import flow
 from pydantic import Field
 
 from flows.ensemble_flow import ensemble_flow
+from flows.flow_decorator import chorus_flow
 from flows.parameters import ConfigPath, DatasetPath, DbUrl, Limit, MaxSamples, RuleName, Samples, Threshold
 from flows.sample_flow import sample_flow
 from flows.vote_flow import vote_flow
 from tasks.pipeline_tasks import report_pipeline
 
 
-@flow(name="pipeline", log_prints=True)
+@chorus_flow("pipeline")
 async def pipeline_flow(
     dataset: DatasetPath,
     models: Annotated[list[str], Field(min_length=1, description="Registry models")] = ["smollm2"],  # noqa: B006

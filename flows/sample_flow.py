@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import time
 
-from prefect import flow
-
+from flows.flow_decorator import chorus_flow
 from flows.parameters import (
     ChunkSize,
     ConfigPath,
@@ -26,7 +25,7 @@ from tasks.services.concurrency import bounded_gather, chunks_in_flight
 from tasks.setup_tasks import load_problems, open_cache, plan_sampling, register_job, resolve_model, serving
 
 
-@flow(name="sample", log_prints=True)
+@chorus_flow("sample")
 async def sample_flow(
     dataset: DatasetPath,
     model: ModelName = "smollm2",

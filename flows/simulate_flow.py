@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from prefect import flow
 from pydantic import Field
 
+from flows.flow_decorator import chorus_flow
 from flows.parameters import Alpha, Compat, MaxSamples, RuleName, Seed
 from tasks.simulate_tasks import load_replays, report_simulation, run_simulation
 
@@ -14,7 +14,7 @@ DEFAULT_THRESHOLDS = [2.0, 5.0, 10.0, 30.0, 100.0, 300.0]
 DEFAULT_FIXED = [1, 3, 5, 10, 30, 100]
 
 
-@flow(name="simulate", log_prints=True)
+@chorus_flow("simulate")
 def simulate_flow(
     replay: Annotated[list[str], Field(min_length=1, description="[NAME=]FILE of recorded answers, one per model")],
     weights: Annotated[

@@ -5,9 +5,10 @@ from __future__ import annotations
 import time
 from typing import Annotated
 
-from prefect import flow
+from prefect.utilities.annotations import quote
 from pydantic import Field
 
+from flows.flow_decorator import chorus_flow
 from flows.parameters import (
     Alpha,
     AnswerKind,
@@ -41,7 +42,7 @@ from tasks.vote_tasks import (
 )
 
 
-@flow(name="vote", log_prints=True)
+@chorus_flow("vote")
 async def vote_flow(
     dataset: DatasetPath,
     models: list[str] = ["smollm2"],  # noqa: B006 - Prefect renders the default in the UI form
@@ -93,4 +94,6 @@ async def vote_flow(
             progress_events.say(f"baseline: majority of {base_plan.rule.max_samples} per problem (same mean budget)")
             base = await bounded_gather((vote_chunk(base_plan, c, db_url, seed, False) for c in chunks), in_flight)
             base_votes = [v for chunk_votes, _ in base for v in chunk_votes]
-    return report_vote(votes, stats, base_votes, plan, dataset, time.perf_counter() - started)
+    # quote: Prefect would walk every vote's fields looking for futures (~0.3 ms a problem); there are none.
+    wall_s = time.perf_counter() - started
+    return report_vote(quote(votes), stats, quote(base_votes), plan, dataset, wall_s)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 
 from storage.cache import Generation, GenerationCache
 from storage.keys import canonical_json, content_hash, derive_seed
@@ -92,7 +93,7 @@ class SamplingJob:
     model_fp: str
     params: SamplingParams
 
-    @property
+    @cached_property  # once per job, not per generation (it was 3 % of a 10k-problem replay vote)
     def params_hash(self) -> str:
         return content_hash(self.params.as_key())
 

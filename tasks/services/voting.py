@@ -14,7 +14,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import statistics
+from collections import Counter
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 
 import numpy as np
 
@@ -69,6 +71,20 @@ def draw_model(problem_id: str, draw: int, weights: tuple[float, ...]) -> int:
     return int(min(np.searchsorted(cumulative, u, side="right"), len(weights) - 1))
 
 
+@lru_cache(maxsize=65_536)
+def decide_by_counts(rule: StoppingRule, ranked_counts: tuple[int, ...], n: int) -> tuple[bool, float]:
+    """(stop, score) of a deterministic count-based rule for one problem, remembered per count vector.
+
+    Such a rule's decision depends only on the answer counts (it sorts them itself) and n, and one row
+    is evaluated exactly as it would be alone, so a remembered decision is the one a fresh call gives,
+    bit for bit. Per-problem pipelines evaluate one row at a time (no batch across problems, which would
+    make a row's float result depend on its neighbours), and among thousands of problems at n ≤ 100
+    only a few hundred count vectors occur: this was the largest cost of a 10k-problem replay vote."""
+    counts = np.array([ranked_counts or (0,)], dtype=np.int64)
+    stop, score = rule.should_stop(VoteState(counts, np.array([n], dtype=np.int64)))
+    return bool(stop[0]), float(score[0])
+
+
 class _ProblemPipeline:
     """One problem's vote: its next batch goes out the moment the previous one lands and the rule says
     continue, independently of every other problem (no round barrier). Its prompts were registered and
@@ -97,10 +113,8 @@ class _ProblemPipeline:
                 self.answers.append(answer_key(gen.text, plan.kind))
                 self.tokens += gen.completion_tokens
                 self.run.stats.truncated += gen.finish_reason == "length"
-            state = VoteState.from_sequences([self.answers], window=plan.rule.window)
-            stop, score = plan.rule.should_stop(state, self.rng)
-            self.score = float(score[0])
-            if bool(stop[0]):
+            stop, self.score = self._decide()
+            if stop:
                 break
             round_ += 1
         answer = plurality(self.answers)
@@ -111,6 +125,16 @@ class _ProblemPipeline:
         return ProblemVote(
             self.problem.id, answer, gold, correct, len(self.answers), self.score, self.tokens, self.answers
         )
+
+    def _decide(self) -> tuple[bool, float]:
+        """The rule's (stop, score) for this problem's answers so far."""
+        rule = self.run.plan.rule
+        if rule.count_based and not (rule.name == "bayes" and rule.compat == "authors"):
+            ranked = sorted(Counter(a for a in self.answers if a).values(), reverse=True)
+            return decide_by_counts(rule, tuple(ranked), len(self.answers))
+        state = VoteState.from_sequences([self.answers], window=rule.window)
+        stop, score = rule.should_stop(state, self.rng)
+        return bool(stop[0]), float(score[0])
 
     async def _draw(self, m: int, count: int) -> list[Generation]:
         """Samples per_model[m] .. +count of model m: from the chunk's cache read, else generated."""

@@ -22,6 +22,19 @@ def test_help_and_models_import_neither_prefect_nor_the_numeric_stack() -> None:
     assert "HEAVY []" in proc.stdout, proc.stdout + proc.stderr
 
 
+def test_help_imports_no_pydantic() -> None:
+    """`chorus --help` loads only the command modules: pydantic is imported where options are checked."""
+    code = (
+        "import sys\n"
+        "from chorus import cli\n"
+        "sys.argv = ['chorus', '--help']\n"
+        "try:\n    cli.main()\nexcept SystemExit:\n    pass\n"
+        "print('HEAVY', sorted({m.split('.')[0] for m in sys.modules} & {'pydantic', 'numpy', 'prefect'}))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert "HEAVY []" in proc.stdout, proc.stdout + proc.stderr
+
+
 def test_flags_show_no_type_but_valued_options_do() -> None:
     top = chorus("--help", env={"COLUMNS": "100"})
     assert top.returncode == 0 and "--help" in top.stdout and "<bool>" not in top.stdout
