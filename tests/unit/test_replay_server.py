@@ -179,5 +179,59 @@ def test_sequence_budget_grants_in_order_and_never_exceeds_its_limit() -> None:
 
     asyncio.run(scenario())
     assert peak[0] == 8 and sorted(order) == list(range(60))
-    assert order == sorted(order)  # strictly first come, first served
+    assert order == sorted(order)  # at equal depth strictly first come, first served
     assert budget.free == 8
+
+
+def test_sequence_budget_serves_deeper_chains_before_fresh_problems() -> None:
+    """The vote's scheduling: a started problem's next batch overtakes every waiting fresh problem, the
+    deepest chain first; a large head request is not overtaken by smaller ones that would fit."""
+    budget = SequenceBudget(4)
+    order: list[str] = []
+    release = asyncio.Event()
+
+    async def request(name: str, n: int, depth: int) -> None:
+        async with budget.hold(n, depth):
+            order.append(name)
+            await release.wait()
+
+    async def scenario() -> None:
+        running = [asyncio.create_task(request(f"busy{i}", 1, 0)) for i in range(4)]
+        await asyncio.sleep(0)
+        assert budget.free == 0
+        arrivals = [("fresh1", 1, 0), ("deep3", 1, 3), ("fresh2", 1, 0), ("deep7", 2, 7), ("deep3b", 1, 3)]
+        for name, n, depth in arrivals:
+            running.append(asyncio.create_task(request(name, n, depth)))
+            await asyncio.sleep(0)
+        assert budget.waiting == 5
+        release.set()
+        await asyncio.gather(*running)
+
+    asyncio.run(scenario())
+    assert order[4:] == ["deep7", "deep3", "deep3b", "fresh1", "fresh2"]
+    assert budget.free == 4
+
+
+def test_sequence_budget_cancelled_waiter_hands_nothing_out_twice() -> None:
+    budget = SequenceBudget(2)
+
+    async def scenario() -> None:
+        gate = asyncio.Event()
+
+        async def hold(n: int, depth: int) -> None:
+            async with budget.hold(n, depth):
+                await gate.wait()
+
+        first = asyncio.create_task(hold(2, 0))
+        await asyncio.sleep(0)
+        big = asyncio.create_task(hold(2, 5))
+        small = asyncio.create_task(hold(1, 0))
+        await asyncio.sleep(0)
+        big.cancel()  # the head waiter leaves: the one behind it must still be served
+        await asyncio.sleep(0)
+        gate.set()
+        await asyncio.gather(first, small)
+        assert big.cancelled()
+
+    asyncio.run(scenario())
+    assert budget.free == 2 and budget.waiting == 0
