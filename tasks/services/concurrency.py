@@ -84,6 +84,20 @@ class SequenceBudget:
             fut.set_result(None)
 
 
+def in_flight_for_slots(cap: int, slots: int | None) -> int:
+    """Sequences to keep in flight to servers that decode `slots` at once (None: unknown, the cap).
+
+    A sequence sent beyond the slots waits in the server's first-come queue, and so does every later
+    batch of a problem: with twice the slots in flight each step of a chain waits about one mean
+    sequence time, which a 32-step chain pays 32 times. An eighth more than the slots (at least 4)
+    still keeps each freed slot's next sequence queued at the server, so no slot idles during a client
+    round trip. Never more than the user's cap (`max_concurrency`).
+    """
+    if slots is None or slots < 1:
+        return cap
+    return max(1, min(cap, slots + max(4, slots // 8)))
+
+
 _budgets: dict[tuple[int, str], SequenceBudget] = {}
 
 

@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -25,7 +26,8 @@ from chorus.replay_server.gpu_model import (
 )
 from storage.errors import ChorusError
 from tasks.algorithms.answers import answer_key
-from tasks.services.concurrency import SequenceBudget
+from tasks.backends.sglang import SGLangBackend
+from tasks.services.concurrency import SequenceBudget, in_flight_for_slots
 from tests.conftest import REPO, SHARED_DATA
 
 AIME = SHARED_DATA / "analysis_aime2024_Qwen3-4B.jsonl"
@@ -235,3 +237,36 @@ def test_sequence_budget_cancelled_waiter_hands_nothing_out_twice() -> None:
 
     asyncio.run(scenario())
     assert budget.free == 2 and budget.waiting == 0
+
+
+def test_vote_keeps_about_the_servers_slots_in_flight(catalog: ReplayCatalog) -> None:
+    """The stand-in reports its slots as SGLang does (`max_running_requests`); the client sums them over
+    its endpoints and keeps an eighth more in flight, never more than the user's cap; unknown: the cap."""
+    apps = {
+        "http://a": create_app(catalog, GpuParams(slots=64), model_name="replay/test"),
+        "http://b": create_app(catalog, GpuParams(slots=32), model_name="replay/test"),
+    }
+
+    async def slots(endpoints: list[str]) -> int | None:
+        backend = SGLangBackend("m", endpoints=endpoints, model="replay/test", chat=False)
+        await backend.aclose()
+
+        async def route(request: httpx.Request) -> httpx.Response:
+            app = apps.get(f"{request.url.scheme}://{request.url.host}")
+            if app is None:  # a router: it answers, without the slots
+                return httpx.Response(200, json={"workers_count": 2})
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as inner:
+                return await inner.get(request.url.path)
+
+        backend._client = httpx.AsyncClient(transport=httpx.MockTransport(route))
+        try:
+            return await backend.decode_slots()
+        finally:
+            await backend.aclose()
+
+    assert asyncio.run(slots(["http://a", "http://b"])) == 96
+    assert asyncio.run(slots(["http://a", "http://router"])) is None
+    assert in_flight_for_slots(128, 64) == 72
+    assert in_flight_for_slots(128, 16) == 20
+    assert in_flight_for_slots(40, 64) == 40  # the user's cap stays a cap
+    assert in_flight_for_slots(128, None) == 128
