@@ -214,6 +214,8 @@ def main() -> None:
         summary = json.loads(proc.stdout[proc.stdout.index("{") :])
         logs = [httpx.get(f"{s}/chorus/timeline", timeout=60).json() for s in servers]
         samples = per_problem_samples(db_url)
+        for i, log in enumerate(logs):  # kept for later questions (where did the time go?)
+            (work / f"timeline-{i}.json").write_text(json.dumps(log))
 
     params = GpuParams(args.slots, args.decode_tps, logs[0]["params"]["prefill_tps"], args.speedup)
     everything: list[SequenceRecord] = []
@@ -263,6 +265,7 @@ def main() -> None:
         "mean_samples_se": round(math.sqrt(sum((s - mean) ** 2 for s in samples) / (n - 1) / n), 4),
         "simulate": {k: round(v, 4) for k, v in sim.items()} if sim else None,
         "load_1min_before_after": [round(load_before, 2), round(load_after, 2)],
+        "work_dir": str(work),
     }
     print(json.dumps(out))
 
