@@ -22,7 +22,6 @@ import json
 import math
 import os
 import random
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -31,6 +30,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
+import sqlalchemy
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -46,6 +46,7 @@ from tasks.algorithms.options import ANSWER_KEYS  # noqa: E402
 from tasks.algorithms.replay_files import load_replay  # noqa: E402
 from tasks.algorithms.simulation import simulate  # noqa: E402
 from tests.fixtures.replay_stack import sglang_router, stand_in  # noqa: E402
+from tests.fixtures.servers import postgres_server  # noqa: E402
 
 DATA = REPO.parent / "shared" / "data" / "boinf"
 MODELS = [
@@ -62,8 +63,19 @@ def load1() -> float:
     return os.getloadavg()[0]
 
 
-def simulate_expectation(files: list[Path], threshold: float, max_samples: int) -> dict[str, float]:
-    """Per-file simulate (bayes, every sample a check point = batch 1), pooled by problem count."""
+def schedule_check_points(schedule: str, max_samples: int) -> list[int]:
+    """The sample counts after which `vote --batch-schedule` asks the rule (the last batch repeats)."""
+    batches = [int(b) for b in schedule.split(",")]
+    points, n, i = [], 0, 0
+    while n < max_samples:
+        n = min(max_samples, n + batches[min(i, len(batches) - 1)])
+        points.append(n)
+        i += 1
+    return points
+
+
+def simulate_expectation(files: list[Path], threshold: float, max_samples: int, schedule: str) -> dict[str, float]:
+    """Per-file simulate (bayes, asked after each batch of the schedule), pooled by problem count."""
     acc, acc_var, samples, samples_var, total = 0.0, 0.0, 0.0, 0.0, 0
     parts = []
     for f in files:
@@ -77,6 +89,7 @@ def simulate_expectation(files: list[Path], threshold: float, max_samples: int) 
             max_samples=max_samples,
             seed=0,
             key=ANSWER_KEYS["canonical"],
+            check_points=schedule_check_points(schedule, max_samples),
         ).adaptive[0]
         parts.append((len(problems), r))
         total += len(problems)
@@ -94,9 +107,37 @@ def simulate_expectation(files: list[Path], threshold: float, max_samples: int) 
     }
 
 
-def per_problem_samples(db: Path) -> list[int]:
-    with sqlite3.connect(db) as conn:
-        return [n for (n,) in conn.execute("SELECT COUNT(*) FROM generations GROUP BY prompt_hash")]
+def per_problem_samples(db_url: str) -> list[int]:
+    engine = sqlalchemy.create_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            query = sqlalchemy.text("SELECT COUNT(*) FROM generations GROUP BY prompt_hash")
+            return [int(n) for (n,) in conn.execute(query)]
+    finally:
+        engine.dispose()
+
+
+def chain_diagnosis(records: list[SequenceRecord], decode_tps: float, prefill_tps: float) -> dict[str, float]:
+    """Where the wall went: the longest chain's ideal length, when its first request arrived and how long
+    it took (first arrival to last end), and the mean queueing of a sequence (start - arrival)."""
+    t0 = min(r.arrival for r in records)
+    per_request: dict[int, tuple[str, float]] = {}
+    for r in records:
+        longest = max(per_request.get(r.request_id, (r.problem, 0.0))[1], r.tokens / decode_tps)
+        per_request[r.request_id] = (r.problem, longest)
+    prefill = {r.request_id: r.prompt_tokens / prefill_tps for r in records}
+    chain: dict[str, float] = {}
+    for rid, (problem, longest) in per_request.items():
+        chain[problem] = chain.get(problem, 0.0) + longest + prefill[rid]
+    hardest = max(chain, key=chain.__getitem__)
+    mine = [r for r in records if r.problem == hardest]
+    first = min(r.arrival for r in mine) - t0
+    return {
+        "longest_chain_model_s": round(chain[hardest], 1),
+        "its_first_arrival_model_s": round(first, 1),
+        "its_span_model_s": round(max(r.end for r in mine) - t0 - first, 1),
+        "mean_queue_wait_model_s": round(sum(r.start - r.arrival for r in records) / len(records), 1),
+    }
 
 
 def main() -> None:
@@ -113,6 +154,7 @@ def main() -> None:
     ap.add_argument("--max-tokens", type=int, default=32768)
     ap.add_argument("--batch-schedule", default="1")
     ap.add_argument("--limit", type=int, default=None)
+    ap.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
     args = ap.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="bench-serve-replay-"))
@@ -133,7 +175,9 @@ def main() -> None:
             f"max_concurrency = {args.max_concurrency}\n"
             f"sampling = {{ temperature = 0.6, max_tokens = {args.max_tokens} }}\n"
         )
-        db = work / "cache.db"
+        db_url = f"sqlite:///{work / 'cache.db'}"
+        if args.db == "postgres":
+            db_url = stack.enter_context(postgres_server())
         cmd = [
             sys.executable,
             "-m",
@@ -154,7 +198,7 @@ def main() -> None:
             "--no-baseline",
             "--json",
             "--db",
-            f"sqlite:///{db}",
+            db_url,
             "--config",
             str(cfg),
         ]
@@ -169,6 +213,9 @@ def main() -> None:
             sys.exit(f"vote failed ({proc.returncode}): {proc.stderr[-3000:]}")
         summary = json.loads(proc.stdout[proc.stdout.index("{") :])
         logs = [httpx.get(f"{s}/chorus/timeline", timeout=60).json() for s in servers]
+        samples = per_problem_samples(db_url)
+        for i, log in enumerate(logs):  # kept for later questions (where did the time go?)
+            (work / f"timeline-{i}.json").write_text(json.dumps(log))
 
     params = GpuParams(args.slots, args.decode_tps, logs[0]["params"]["prefill_tps"], args.speedup)
     everything: list[SequenceRecord] = []
@@ -192,14 +239,16 @@ def main() -> None:
     server_wall = max(r.end for r in everything) - min(r.arrival for r in everything)
     bounds = makespan_bounds(everything, GpuParams(args.slots * len(logs), params.decode_tps, params.prefill_tps))
     ideal = max(bounds)
-    samples = per_problem_samples(db)
     n = len(samples)
     mean = sum(samples) / n
-    sim = simulate_expectation(FILES, args.threshold, args.max_samples) if not args.limit else None
+    sim = None if args.limit else simulate_expectation(FILES, args.threshold, args.max_samples, args.batch_schedule)
     acc = float(summary["accuracy"])
     out = {
         "label": args.label,
         "stand_ins": args.stand_ins,
+        "db": args.db,
+        "batch_schedule": args.batch_schedule,
+        "max_concurrency": args.max_concurrency,
         "problems": summary["problems"],
         "sequences": len(everything),
         "utilisation_while_backlogged": utilisation,
@@ -208,6 +257,7 @@ def main() -> None:
         "ideal_makespan_model_s": round(ideal, 1),
         "work_over_slots_and_longest_chain_model_s": [round(b, 1) for b in bounds],
         "wall_over_ideal": round(server_wall / ideal, 3),
+        "chains": chain_diagnosis(everything, params.decode_tps, params.prefill_tps),
         "cli_wall_s": round(cli_wall, 1),
         "accuracy": acc,
         "accuracy_se": round(math.sqrt(acc * (1 - acc) / n), 4),
@@ -215,6 +265,7 @@ def main() -> None:
         "mean_samples_se": round(math.sqrt(sum((s - mean) ** 2 for s in samples) / (n - 1) / n), 4),
         "simulate": {k: round(v, 4) for k, v in sim.items()} if sim else None,
         "load_1min_before_after": [round(load_before, 2), round(load_after, 2)],
+        "work_dir": str(work),
     }
     print(json.dumps(out))
 

@@ -32,7 +32,15 @@ from tasks.algorithms.datasets import chunked
 from tasks.algorithms.options import parse_schedule, parse_weighted
 from tasks.services import progress_events
 from tasks.services.concurrency import bounded_gather, vote_chunks_in_flight
-from tasks.setup_tasks import load_problems, open_cache, plan_sampling, register_job, resolve_model, serving
+from tasks.setup_tasks import (
+    fit_in_flight,
+    load_problems,
+    open_cache,
+    plan_sampling,
+    register_job,
+    resolve_model,
+    serving,
+)
 from tasks.vote_tasks import (
     ensemble_models,
     fixed_budget_plan,
@@ -82,6 +90,7 @@ async def vote_flow(
     for job in jobs:
         register_job(job, db_url)
     async with serving([j.spec for j in jobs]) as ready:
+        ready = [await fit_in_flight(s) for s in ready]
         plan = plan.with_specs(ready)
         in_flight = vote_chunks_in_flight(max(s.max_concurrency for s in ready), chunk_size)
         chunks = chunked(problems, chunk_size)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 
 from prefect import get_run_logger, task
 
@@ -12,12 +13,13 @@ from storage.engine import shared_engine
 from storage.errors import TransientError
 from storage.keys import canonical_json
 from tasks.algorithms.datasets import Problem, load_dataset
-from tasks.backends.factory import endpoint_health, model_fingerprint
+from tasks.backends.factory import endpoint_health, model_fingerprint, server_slots
 from tasks.backends.local_server import local_model_servers
 from tasks.backends.registry import load_registry, resolve
 from tasks.backends.spec import ModelSpec
 from tasks.retry import is_transient
 from tasks.services import progress_events
+from tasks.services.concurrency import in_flight_for_slots
 from tasks.services.sampling import SamplingJob
 
 
@@ -68,6 +70,17 @@ async def check_endpoint(spec: ModelSpec) -> str:
     if not health.ok:
         raise TransientError(f"model {spec.name}: endpoint not healthy ({health.detail})")
     return health.detail
+
+
+@task(name="fit-in-flight")
+async def fit_in_flight(spec: ModelSpec) -> ModelSpec:
+    """The spec with `max_concurrency` (the user's cap) lowered to the servers' decode slots plus a
+    margin, when the servers report their slots (see `in_flight_for_slots`)."""
+    slots = await server_slots(spec)
+    bound = in_flight_for_slots(spec.max_concurrency, slots)
+    if bound < spec.max_concurrency:
+        progress_events.say(f"model {spec.name}: {bound} sequences in flight (the server decodes {slots} at once)")
+    return replace(spec, max_concurrency=bound)
 
 
 @asynccontextmanager

@@ -131,6 +131,7 @@ def create_app(catalog: ReplayCatalog, params: GpuParams, model_name: str = "rep
             "model_path": model_name,
             "version": "chorus-replay-stand-in",
             **asdict(params),
+            "max_running_requests": params.slots,  # SGLang's server argument for the same bound
             "problems": len(catalog.problems),
         }
 

@@ -85,6 +85,7 @@ def _run_chunk(
     compat: str,
     rng: np.random.Generator,
     cache: StatCache | None,
+    check_points: Sequence[int] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Simulate ``trials`` trials; returns per-trial (accuracy, samples, tokens) arrays of shape
     (trials, len(rules), 3) for the rules and (trials, len(fixed), 3) for fixed N."""
@@ -120,7 +121,7 @@ def _run_chunk(
     rule_stop = np.zeros((rows, len(rules)), dtype=np.int64)
     rule_ok = np.zeros((rows, len(rules)), dtype=bool)
     fixed_ok = np.zeros((rows, len(fixed)), dtype=bool)
-    points = [set(r.check_points().tolist()) | {max_samples} for r in rules]
+    points = [set(r.check_points().tolist() if check_points is None else check_points) | {max_samples} for r in rules]
     last_fixed = max(fixed, default=0)
 
     def correct(sel: np.ndarray) -> np.ndarray:
@@ -223,6 +224,7 @@ def simulate(
     weights: Sequence[float] | None = None,
     mixtures: list[list[ReplayProblem]] | None = None,
     key: Callable[[str], str | None] = default_key,
+    check_points: Sequence[int] | None = None,
 ) -> SimulationResult:
     """Replay adaptive sampling ``trials`` times over recorded answers; see :class:`SimulationResult`.
 
@@ -236,6 +238,8 @@ def simulate(
     key: maps a recorded answer to the string that is voted on and compared with the gold answer
         (pass the canonicaliser); None = no answer. The default keeps raw strings, "" = no answer.
     A problem whose gold answer is None (or maps to None) counts as wrong.
+    check_points: the sample counts after which the rule is asked (default: the rule's own); a vote with
+        a batch schedule asks after each batch, e.g. 1,2,4,8,16,24,32 for batches 1,1,2,4,8.
     """
     models = [list(problems), *(list(m) for m in (mixtures or []))]
     w = np.ones(len(models)) if weights is None else np.asarray(weights, dtype=float)
@@ -264,6 +268,7 @@ def simulate(
             compat,
             rng,
             cache,
+            check_points,
         )
         rule_parts.append(r)
         fixed_parts.append(f)

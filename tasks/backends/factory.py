@@ -56,6 +56,17 @@ async def endpoint_health(spec: ModelSpec) -> Health:
         await backend.aclose()
 
 
+async def server_slots(spec: ModelSpec) -> int | None:
+    """Sequences the model's servers decode at once, when they say so (SGLang); None when unknown."""
+    if spec.backend != "sglang":
+        return None
+    backend = create_backend(spec)
+    try:
+        return await backend.decode_slots()  # type: ignore[attr-defined]
+    finally:
+        await backend.aclose()
+
+
 def model_fingerprint(spec: ModelSpec) -> str:
     """What generated, not where: the same weights and prompt format share a cache on any server."""
     if spec.fingerprint:

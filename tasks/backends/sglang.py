@@ -111,6 +111,22 @@ class SGLangBackend:
         probes = {b: f"{b}/health_generate" for b in self.endpoints}
         return await probe_endpoints(self._client, probes, timeout=30.0)
 
+    async def decode_slots(self) -> int | None:
+        """Sequences all endpoints decode at once: the sum of each server's `max_running_requests`
+        (`/get_server_info`); None when any endpoint does not say (an sglang-router, an older server)."""
+        total = 0
+        for base in self.endpoints:
+            try:
+                r = await self._client.get(f"{base}/get_server_info", timeout=10.0)
+                r.raise_for_status()
+                slots = r.json().get("max_running_requests")
+            except (httpx.HTTPError, ValueError, AttributeError):
+                return None
+            if not isinstance(slots, int) or isinstance(slots, bool) or slots < 1:
+                return None
+            total += slots
+        return total
+
     async def aclose(self) -> None:
         await self._client.aclose()
 

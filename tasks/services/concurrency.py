@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections import deque
+import heapq
+import itertools
 from collections.abc import AsyncIterator, Awaitable, Iterable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from typing import TypeVar
@@ -26,31 +27,45 @@ def endpoint_limiter(key: str, limit: int) -> asyncio.Semaphore:
 
 
 class SequenceBudget:
-    """At most `limit` sequences in flight to one endpoint group, granted strictly in arrival order.
+    """At most `limit` sequences in flight to one endpoint group, granted by priority, then arrival.
 
     A request for n samples takes n units (capped at `limit`, so an oversized request still runs, alone):
     an SGLang server schedules each of the n as its own sequence, so counting requests would let a few
     large batches flood its queue while counting sequences keeps it full but bounded.
+
+    `depth` orders the waiters: the deepest first (a vote passes how many samples the problem already
+    has), ties and equal depths in arrival order. So a started problem's next batch overtakes every
+    waiting fresh problem (depth 0), and the longest-running chains (the disagreeing problems, whose
+    chain of sequential batches sets the makespan) are never stuck behind a queue of easy ones; fresh
+    problems get the units nobody else is waiting for. The head waiter is served before anyone behind
+    it, even when a smaller request would fit, so a large batch is never starved.
     """
 
     def __init__(self, limit: int) -> None:
         self.limit = max(1, limit)
         self.free = self.limit
-        self._waiters: deque[tuple[int, asyncio.Future[None]]] = deque()
+        self._waiters: list[tuple[int, int, int, asyncio.Future[None]]] = []  # heap: (-depth, arrival, n, fut)
+        self._arrivals = itertools.count()
+
+    @property
+    def waiting(self) -> int:
+        return len(self._waiters)
 
     @asynccontextmanager
-    async def hold(self, n: int) -> AsyncIterator[None]:
+    async def hold(self, n: int, depth: int = 0) -> AsyncIterator[None]:
         n = min(max(1, n), self.limit)
         if self._waiters or self.free < n:
-            entry = (n, asyncio.get_running_loop().create_future())
-            self._waiters.append(entry)
+            entry = (-depth, next(self._arrivals), n, asyncio.get_running_loop().create_future())
+            heapq.heappush(self._waiters, entry)
             try:
-                await entry[1]
+                await entry[3]
             except asyncio.CancelledError:
-                if entry in self._waiters:
-                    self._waiters.remove(entry)
-                elif entry[1].done() and not entry[1].cancelled():
+                if entry[3].done() and not entry[3].cancelled():
                     self._release(n)  # granted just as we were cancelled: hand the units on
+                elif entry in self._waiters:
+                    self._waiters.remove(entry)
+                    heapq.heapify(self._waiters)
+                    self._release(0)  # the head may have changed: grant whoever now fits
                 raise
         else:
             self.free -= n
@@ -61,12 +76,26 @@ class SequenceBudget:
 
     def _release(self, n: int) -> None:
         self.free += n
-        while self._waiters and self._waiters[0][0] <= self.free:
-            k, fut = self._waiters.popleft()
+        while self._waiters and self._waiters[0][2] <= self.free:
+            _, _, k, fut = heapq.heappop(self._waiters)
             if fut.cancelled():
                 continue
             self.free -= k
             fut.set_result(None)
+
+
+def in_flight_for_slots(cap: int, slots: int | None) -> int:
+    """Sequences to keep in flight to servers that decode `slots` at once (None: unknown, the cap).
+
+    A sequence sent beyond the slots waits in the server's first-come queue, and so does every later
+    batch of a problem: with twice the slots in flight each step of a chain waits about one mean
+    sequence time, which a 32-step chain pays 32 times. An eighth more than the slots (at least 4)
+    still keeps each freed slot's next sequence queued at the server, so no slot idles during a client
+    round trip. Never more than the user's cap (`max_concurrency`).
+    """
+    if slots is None or slots < 1:
+        return cap
+    return max(1, min(cap, slots + max(4, slots // 8)))
 
 
 _budgets: dict[tuple[int, str], SequenceBudget] = {}

@@ -24,12 +24,9 @@ from tasks.algorithms.stopping import StoppingRule, VoteState, plurality
 from tasks.backends.base import Backend
 from tasks.services.sample_batcher import SampleBatcher
 from tasks.services.sampling import SampleStats, SamplingJob
+from tasks.services.voting import decide_by_counts
 
 DEFAULT_SCHEDULE = (1, 1, 2, 4, 8)
-# Stopping decisions of deterministic count-based rules, by (rule, sorted counts, n): requests keep
-# meeting the same few count vectors ([2], [3], [2, 1], ...), and an exact Bayes factor costs ~1 ms.
-_DECISIONS: dict[tuple[StoppingRule, tuple[int, ...], int], tuple[bool, float]] = {}
-_DECISIONS_MAX = 100_000
 
 
 @dataclass
@@ -72,16 +69,13 @@ def pick_model(key: str, draw: int, weights: tuple[float, ...]) -> int:
 
 
 def _decide(rule: StoppingRule, answers: list[str | None], rng: np.random.Generator) -> tuple[bool, float]:
-    """(stop, score) of one request's answers so far; memoised where the rule depends only on the counts."""
-    memo = rule.count_based and rule.compat == "chorus"
-    key = (rule, tuple(sorted(Counter(a for a in answers if a).values(), reverse=True)), len(answers))
-    if memo and key in _DECISIONS:
-        return _DECISIONS[key]
+    """(stop, score) of one request's answers so far; remembered per count vector where the rule depends
+    only on the counts (the same memo as the vote flow's)."""
+    if rule.count_based and rule.compat == "chorus":
+        ranked = tuple(sorted(Counter(a for a in answers if a).values(), reverse=True))
+        return decide_by_counts(rule, ranked, len(answers))
     stop, score = rule.should_stop(VoteState.from_sequences([answers], window=rule.window), rng)
-    decision = (bool(stop[0]), float(score[0]))
-    if memo and len(_DECISIONS) < _DECISIONS_MAX:
-        _DECISIONS[key] = decision
-    return decision
+    return bool(stop[0]), float(score[0])
 
 
 async def vote_request(

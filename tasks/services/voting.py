@@ -106,7 +106,8 @@ class _ProblemPipeline:
             k = min(plan.batch(round_), plan.rule.max_samples - len(self.answers))
             models = [draw_model(self.problem.id, len(self.answers) + t, plan.weights) for t in range(k)]
             wanted = {m: models.count(m) for m in sorted(set(models))}
-            got = await asyncio.gather(*(self._draw(m, c) for m, c in wanted.items()))
+            depth = len(self.answers)  # the deepest chains go first (SequenceBudget), fresh problems last
+            got = await asyncio.gather(*(self._draw(m, c, depth) for m, c in wanted.items()))
             fetched = {m: list(gens) for m, gens in zip(wanted, got, strict=True)}
             for m in models:  # in draw order, so the votes are exactly those of the lock-step loop
                 gen = fetched[m].pop(0)
@@ -136,7 +137,7 @@ class _ProblemPipeline:
         stop, score = rule.should_stop(state, self.rng)
         return bool(stop[0]), float(score[0])
 
-    async def _draw(self, m: int, count: int) -> list[Generation]:
+    async def _draw(self, m: int, count: int, depth: int) -> list[Generation]:
         """Samples per_model[m] .. +count of model m: from the chunk's cache read, else generated."""
         run, job, backend = self.run, self.run.plan.jobs[m], self.run.backends[m]
         prompt, prompt_hash = run.prompts[m][self.problem.id]
@@ -146,7 +147,7 @@ class _ProblemPipeline:
         missing = [i for i in indices if i not in have]
 
         async def one(request: GenerationRequest) -> None:
-            async with run.budgets[m].hold(len(request.indices)), generation_slot(job.spec.global_limit):
+            async with run.budgets[m].hold(len(request.indices), depth), generation_slot(job.spec.global_limit):
                 completions = await backend.generate(request)
             fresh = generations(job, prompt_hash, request, completions)
             await run.writer.add(fresh)

@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -25,7 +26,8 @@ from chorus.replay_server.gpu_model import (
 )
 from storage.errors import ChorusError
 from tasks.algorithms.answers import answer_key
-from tasks.services.concurrency import SequenceBudget
+from tasks.backends.sglang import SGLangBackend
+from tasks.services.concurrency import SequenceBudget, in_flight_for_slots
 from tests.conftest import REPO, SHARED_DATA
 
 AIME = SHARED_DATA / "analysis_aime2024_Qwen3-4B.jsonl"
@@ -179,5 +181,92 @@ def test_sequence_budget_grants_in_order_and_never_exceeds_its_limit() -> None:
 
     asyncio.run(scenario())
     assert peak[0] == 8 and sorted(order) == list(range(60))
-    assert order == sorted(order)  # strictly first come, first served
+    assert order == sorted(order)  # at equal depth strictly first come, first served
     assert budget.free == 8
+
+
+def test_sequence_budget_serves_deeper_chains_before_fresh_problems() -> None:
+    """The vote's scheduling: a started problem's next batch overtakes every waiting fresh problem, the
+    deepest chain first; a large head request is not overtaken by smaller ones that would fit."""
+    budget = SequenceBudget(4)
+    order: list[str] = []
+    release = asyncio.Event()
+
+    async def request(name: str, n: int, depth: int) -> None:
+        async with budget.hold(n, depth):
+            order.append(name)
+            await release.wait()
+
+    async def scenario() -> None:
+        running = [asyncio.create_task(request(f"busy{i}", 1, 0)) for i in range(4)]
+        await asyncio.sleep(0)
+        assert budget.free == 0
+        arrivals = [("fresh1", 1, 0), ("deep3", 1, 3), ("fresh2", 1, 0), ("deep7", 2, 7), ("deep3b", 1, 3)]
+        for name, n, depth in arrivals:
+            running.append(asyncio.create_task(request(name, n, depth)))
+            await asyncio.sleep(0)
+        assert budget.waiting == 5
+        release.set()
+        await asyncio.gather(*running)
+
+    asyncio.run(scenario())
+    assert order[4:] == ["deep7", "deep3", "deep3b", "fresh1", "fresh2"]
+    assert budget.free == 4
+
+
+def test_sequence_budget_cancelled_waiter_hands_nothing_out_twice() -> None:
+    budget = SequenceBudget(2)
+
+    async def scenario() -> None:
+        gate = asyncio.Event()
+
+        async def hold(n: int, depth: int) -> None:
+            async with budget.hold(n, depth):
+                await gate.wait()
+
+        first = asyncio.create_task(hold(2, 0))
+        await asyncio.sleep(0)
+        big = asyncio.create_task(hold(2, 5))
+        small = asyncio.create_task(hold(1, 0))
+        await asyncio.sleep(0)
+        big.cancel()  # the head waiter leaves: the one behind it must still be served
+        await asyncio.sleep(0)
+        gate.set()
+        await asyncio.gather(first, small)
+        assert big.cancelled()
+
+    asyncio.run(scenario())
+    assert budget.free == 2 and budget.waiting == 0
+
+
+def test_vote_keeps_about_the_servers_slots_in_flight(catalog: ReplayCatalog) -> None:
+    """The stand-in reports its slots as SGLang does (`max_running_requests`); the client sums them over
+    its endpoints and keeps an eighth more in flight, never more than the user's cap; unknown: the cap."""
+    apps = {
+        "http://a": create_app(catalog, GpuParams(slots=64), model_name="replay/test"),
+        "http://b": create_app(catalog, GpuParams(slots=32), model_name="replay/test"),
+    }
+
+    async def slots(endpoints: list[str]) -> int | None:
+        backend = SGLangBackend("m", endpoints=endpoints, model="replay/test", chat=False)
+        await backend.aclose()
+
+        async def route(request: httpx.Request) -> httpx.Response:
+            app = apps.get(f"{request.url.scheme}://{request.url.host}")
+            if app is None:  # a router: it answers, without the slots
+                return httpx.Response(200, json={"workers_count": 2})
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as inner:
+                return await inner.get(request.url.path)
+
+        backend._client = httpx.AsyncClient(transport=httpx.MockTransport(route))
+        try:
+            return await backend.decode_slots()
+        finally:
+            await backend.aclose()
+
+    assert asyncio.run(slots(["http://a", "http://b"])) == 96
+    assert asyncio.run(slots(["http://a", "http://router"])) is None
+    assert in_flight_for_slots(128, 64) == 72
+    assert in_flight_for_slots(128, 16) == 20
+    assert in_flight_for_slots(40, 64) == 40  # the user's cap stays a cap
+    assert in_flight_for_slots(128, None) == 128

@@ -36,6 +36,19 @@ def test_unanimous_problem_stops_where_the_bayes_factor_first_crosses() -> None:
     assert result.bo_inf_accuracy == 1.0
 
 
+def test_rule_asked_only_at_the_given_check_points() -> None:
+    """A vote with batches 1,3,4,8 asks the rule after 1,4,8,16,...: it stops at the first of those
+    at or past where the per-sample rule would stop."""
+    problems = [_problem("0", ["42"] * 10, "42")]
+    first = next(n for n in range(1, 51) if bayes_factor([n]) >= 10)
+    points = [1, 4, 8, 16, 24, 32]
+    result = simulate(
+        problems, rule="bayes", thresholds=[10], fixed=[], trials=3, max_samples=32, seed=1, check_points=points
+    )
+    assert result.adaptive[0].mean_samples == next(p for p in points if p >= first)
+    assert next(p for p in points if p >= first) != first  # else the test would not tell the two apart
+
+
 def test_fixed_n_majority_matches_binomial_probability() -> None:
     # 3 of 5 recorded answers are right; majority of 3 draws is right with P(Bin(3, .6) >= 2)
     problems = [_problem(str(i), ["a", "a", "a", "b", "b"], "a") for i in range(50)]

@@ -1,0 +1,55 @@
+"""The barrier-free vote's scheduling, through a real SQLite cache with a scripted in-process model:
+a started problem's next sample overtakes the fresh problems waiting for the endpoint's budget."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from storage.cache import GenerationCache
+from storage.engine import open_engine
+from tasks.algorithms.datasets import Problem
+from tasks.algorithms.stopping import make_rule
+from tasks.backends.base import Completion, GenerationRequest, SamplingParams
+from tasks.backends.spec import ModelSpec
+from tasks.services.sampling import SamplingJob
+from tasks.services.voting import VotePlan, vote_problems
+
+
+class Disagreeing:
+    """Problem `hard` gets a different answer every sample (its chain runs to max_samples); every other
+    problem always gets 7 (it stops once the rule is sure). Records the order of samples generated."""
+
+    kind = "scripted"
+    supports_n = False
+
+    def __init__(self, max_concurrency: int) -> None:
+        self.max_concurrency = max_concurrency
+        self.calls: list[tuple[str, int]] = []
+
+    async def generate(self, request: GenerationRequest) -> list[Completion]:
+        await asyncio.sleep(0.001)  # a sample takes time; the others queue meanwhile
+        out = []
+        for i in request.indices:
+            self.calls.append((request.problem_id, i))
+            answer = i if request.problem_id == "hard" else 7
+            out.append(Completion(f"so \\boxed{{{answer}}}", 10, 5, "stop", 0.0))
+        return out
+
+
+def test_started_chains_go_before_fresh_problems(tmp_path: Path) -> None:
+    spec = ModelSpec("m", "openai", model="m", endpoints=("http://127.0.0.1:1",), chat=False, max_concurrency=2)
+    job = SamplingJob(spec, "fp-m", SamplingParams(max_tokens=64))
+    plan = VotePlan((job,), (1.0,), "math", make_rule("bayes", 10, 6), schedule=(1,))
+    problems = [Problem("hard", "q hard")] + [Problem(f"easy{i}", f"q {i}") for i in range(12)]
+    backend = Disagreeing(max_concurrency=2)
+    cache = GenerationCache(open_engine(f"sqlite:///{tmp_path / 'c.db'}"))
+
+    votes, stats = asyncio.run(vote_problems(plan, problems, cache, [backend], report_progress=False))
+
+    order = backend.calls
+    assert votes[0].samples == 6 and stats.generated == len(order)
+    # First come, first served would draw every problem's first sample (all queued at the start) before
+    # any second one; depth first, `hard` runs its whole chain while the fresh problems still wait.
+    assert order.index(("hard", 5)) < order.index(("easy11", 0))
+    assert order.index(("easy0", 1)) < order.index(("easy11", 0))
