@@ -166,7 +166,7 @@ def simulate(
 
     from flows.simulate_flow import simulate_flow
     from tasks.algorithms.options import parse_ints
-    from tasks.algorithms.stopping import check_threshold
+    from tasks.algorithms.stopping import check_threshold, setting_label
 
     w = parse_floats(weights, "--weights")
     if w is not None and len(w) != len(replay):
@@ -221,10 +221,10 @@ def simulate(
     table = Table(title=f"simulate ({result['n_problems']} problems, Bo∞ = {result['bo_inf_accuracy']:.4f})")
     for col in ("setting", "accuracy", "± s.e.", "mean samples", "mean tokens"):
         table.add_column(col)
-    for label, points in (("B", result["adaptive"]), ("N", result["fixed"])):
+    for rule, points in ((result["rule"], result["adaptive"]), ("fixed", result["fixed"])):
         for p in points:
             table.add_row(
-                f"{label}={p['setting']:g}",
+                setting_label(rule, p["setting"]),
                 f"{p['accuracy']:.4f}",
                 f"{p['accuracy_se']:.4f}",
                 f"{p['mean_samples']:.2f}",

@@ -15,6 +15,7 @@ from storage.errors import ChorusError
 from tasks.algorithms.options import ANSWER_KEYS, name_order, parse_named_files
 from tasks.algorithms.replay_files import ReplayProblem, load_replay
 from tasks.algorithms.simulation import SimulationResult, simulate
+from tasks.algorithms.stopping import setting_label
 
 
 @task(name="load-replays")
@@ -91,7 +92,11 @@ def plot_curves(result: SimulationResult, title: str) -> bytes:
             )
     for p in result.adaptive:  # which threshold gave which point: the curve alone does not say
         ax.annotate(
-            f"B={p.setting:g}", (p.mean_samples, p.accuracy), textcoords="offset points", xytext=(4, -10), fontsize=7
+            setting_label(result.rule, p.setting),
+            (p.mean_samples, p.accuracy),
+            textcoords="offset points",
+            xytext=(4, -10),
+            fontsize=7,
         )
     ax.axhline(result.bo_inf_accuracy, color="k", ls="--", lw=1, label=f"Bo∞ = {result.bo_inf_accuracy:.3f}")
     ax.set_xscale("log")
@@ -118,9 +123,9 @@ def report_simulation(result: SimulationResult, plot: str | None, chart: bool = 
         except OSError as exc:
             raise ChorusError(f"--plot {plot}: cannot write ({exc.strerror})") from None
     rows = ["| setting | accuracy | mean samples | mean tokens |", "| --- | --- | --- | --- |"]
-    for kind, points in (("B", result.adaptive), ("N", result.fixed)):
+    for rule, points in ((result.rule, result.adaptive), ("fixed", result.fixed)):
         rows += [
-            f"| {kind}={p.setting:g} | {p.accuracy:.4f} ± {p.accuracy_se:.4f} | {p.mean_samples:.2f} | "
+            f"| {setting_label(rule, p.setting)} | {p.accuracy:.4f} ± {p.accuracy_se:.4f} | {p.mean_samples:.2f} | "
             f"{p.mean_tokens:.0f} |"
             for p in points
         ]

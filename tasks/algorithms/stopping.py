@@ -265,6 +265,13 @@ RULES: dict[str, dict[str, float]] = {
     "rate": {"threshold": 1000.0},
 }
 """Rule names and their default thresholds (see the module docstring for what each threshold means)."""
+THRESHOLD_SYMBOL = {"bayes": "B", "fixed": "N", "beta": "t", "esc": "w", "gain": "T", "rate": "T"}
+"""How tables and plots name each rule's threshold (the letters of the module docstring's table)."""
+
+
+def setting_label(rule: str, setting: float) -> str:
+    """A curve point's label in tables and plots: "B=10" for bayes, "T=100" for gain, ..."""
+    return f"{THRESHOLD_SYMBOL.get(rule, 'threshold')}={setting:g}"
 
 
 def make_rule(

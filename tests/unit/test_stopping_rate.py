@@ -78,3 +78,11 @@ def test_simulator_equals_a_direct_loop_over_vote_states() -> None:
         assert point.mean_samples == pytest.approx(np.mean(used))
         assert point.mean_tokens == pytest.approx(np.mean(tokens))
         assert point.accuracy == pytest.approx(1 / 3)
+
+
+def test_every_rule_names_its_threshold_in_tables() -> None:
+    from tasks.algorithms.stopping import RULES, setting_label
+
+    labels = {name: setting_label(name, 10) for name in RULES}
+    assert labels["bayes"] == "B=10" and labels["gain"] == "T=10" and labels["fixed"] == "N=10"
+    assert all(not label.startswith("threshold=") for label in labels.values())
