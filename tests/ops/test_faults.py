@@ -177,6 +177,23 @@ def test_two_runs_write_one_cache_at_once(tmp_path: Path, backend: str, request:
     for p, (_, err) in zip(procs, outs, strict=True):
         assert p.returncode == 0, err[-2000:]
         assert "locked" not in err
-        assert "Traceback" not in err, err[-3000:]  # a recoverable race prints nothing
+        assert "Traceback" not in without_prefect_api_db_noise(err), err[-3000:]  # a recoverable race prints nothing
     with make_engine(db).connect() as conn:
         assert conn.execute(text("SELECT COUNT(*) FROM generations")).scalar_one() == 600
+
+
+def without_prefect_api_db_noise(err: str) -> str:
+    """stderr without the log records of the temporary Prefect API's own database pool.
+
+    With CHORUS_PREFECT=ephemeral each process runs a temporary Prefect API; when it shuts down, its
+    event consumer can be cancelled mid-rollback and its *async* SQLAlchemy pool logs that with a
+    traceback. chorus's cache uses a synchronous engine, so a record from AsyncAdaptedQueuePool is never
+    the cache race this test is about; every other record is kept."""
+    kept: list[str] = []
+    skipping = False
+    for line in err.splitlines():
+        if " | " in line[:40]:  # a new log record ("HH:MM:SS.mmm | LEVEL | logger - message")
+            skipping = "sqlalchemy.pool.impl.AsyncAdaptedQueuePool" in line
+        if not skipping:
+            kept.append(line)
+    return "\n".join(kept)
