@@ -83,7 +83,7 @@ class SampleBatcher:
         stats = SampleStats(problems=1, requested=stop - start)
         if missing:
             requests = requests_for(job, backend, problem, prompt, prompt_hash, missing)
-            limiter = endpoint_limiter(job.model_fp + ",".join(job.spec.endpoints), backend.max_concurrency)
+            limiter = endpoint_limiter(job.endpoint_group, backend.max_concurrency)
 
             async def one(request: GenerationRequest) -> list[Completion]:
                 async with limiter, generation_slot(job.spec.global_limit):
@@ -108,9 +108,7 @@ class SampleBatcher:
             stats.generated = len(fresh)
         gens = [have[i] for i in range(start, stop)]
         stats.cached = len(gens) - stats.generated
-        stats.prompt_tokens = sum(g.prompt_tokens for g in gens)
-        stats.completion_tokens = sum(g.completion_tokens for g in gens)
-        stats.truncated = sum(g.finish_reason == "length" for g in gens)
+        stats.count_outputs(gens)
         return gens, stats
 
     async def close(self) -> None:

@@ -35,6 +35,12 @@ class SampleStats:
     completion_tokens: int = 0
     truncated: int = 0
 
+    def count_outputs(self, gens: list[Generation]) -> None:
+        """Add the tokens and truncations of samples handed back (cached or generated)."""
+        self.prompt_tokens += sum(g.prompt_tokens for g in gens)
+        self.completion_tokens += sum(g.completion_tokens for g in gens)
+        self.truncated += sum(g.finish_reason == "length" for g in gens)
+
     def add(self, other: SampleStats) -> SampleStats:
         for name in self.__dataclass_fields__:
             setattr(self, name, getattr(self, name) + getattr(other, name))
@@ -96,6 +102,11 @@ class SamplingJob:
     @cached_property  # once per job, not per generation (it was 3 % of a 10k-problem replay vote)
     def params_hash(self) -> str:
         return content_hash(self.params.as_key())
+
+    @property
+    def endpoint_group(self) -> str:
+        """The key of the in-flight bound this job's requests share with every job on the same servers."""
+        return self.model_fp + ",".join(self.spec.endpoints)
 
     def with_spec(self, spec: ModelSpec) -> SamplingJob:
         """The same job served at `spec`'s endpoints (the fingerprint, and so the keys, stay)."""
@@ -160,7 +171,7 @@ async def sample_problems(
     hashes = [h for _, h in prompts.values()]
     await asyncio.to_thread(cache.register, prompts=[(h, canonical_json(pr.as_key())) for pr, h in prompts.values()])
     found = await asyncio.to_thread(cache.get, job.model_fp, job.params_hash, hashes, max(targets.values(), default=0))
-    limiter = endpoint_limiter(job.model_fp + ",".join(job.spec.endpoints), backend.max_concurrency)
+    limiter = endpoint_limiter(job.endpoint_group, backend.max_concurrency)
     stats = SampleStats(problems=len(problems), requested=sum(targets.values()))
     writer = WriteBehind(cache)
 
@@ -179,9 +190,7 @@ async def sample_problems(
             stats.generated += len(fresh)
         stats.cached += n - len(missing)
         gens = [have[i] for i in range(n)]
-        stats.prompt_tokens += sum(g.prompt_tokens for g in gens)
-        stats.completion_tokens += sum(g.completion_tokens for g in gens)
-        stats.truncated += sum(g.finish_reason == "length" for g in gens)
+        stats.count_outputs(gens)
         if on_problem_done:
             on_problem_done(n)
         return ProblemSamples(problem.id, prompt_hash, gens)

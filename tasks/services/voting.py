@@ -196,7 +196,7 @@ async def vote_problems(
             await asyncio.to_thread(cache.get, job.model_fp, job.params_hash, hashes, plan.rule.max_samples)
         )
         run.prompts.append(prompts)
-        run.budgets.append(endpoint_budget(job.model_fp + ",".join(job.spec.endpoints), backend.max_concurrency))
+        run.budgets.append(endpoint_budget(job.endpoint_group, backend.max_concurrency))
     try:
         async with asyncio.TaskGroup() as group:
             running = [group.create_task(_ProblemPipeline(run, p).vote()) for p in problems]
