@@ -78,9 +78,7 @@ def sample(
     with ProgressBar(count, n, quiet=as_json) as advance:
         unsubscribe = progress.subscribe(advance)
         try:
-            summary = asyncio.run(
-                sample_flow(**params, db=db, config=config)
-            )
+            summary = asyncio.run(sample_flow(**params, db=db, config=config))
         finally:
             unsubscribe()
     print_summary(f"sample {model} on {dataset}", summary, as_json)

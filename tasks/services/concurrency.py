@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import itertools
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Iterable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from typing import TypeVar
@@ -33,38 +35,60 @@ class SequenceBudget:
     an SGLang server schedules each of the n as its own sequence, so counting requests would let a few
     large batches flood its queue while counting sequences keeps it full but bounded.
 
-    `depth` orders the waiters: the deepest first (a vote passes how many samples the problem already
-    has), ties and equal depths in arrival order. So a started problem's next batch overtakes every
-    waiting fresh problem (depth 0), and the longest-running chains (the disagreeing problems, whose
-    chain of sequential batches sets the makespan) are never stuck behind a queue of easy ones; fresh
-    problems get the units nobody else is waiting for. The head waiter is served before anyone behind
-    it, even when a smaller request would fit, so a large batch is never starved.
+    Who goes next: the makespan is set by the longest chains of sequential batches, and a long first
+    trace marks a hard problem (disagreeing answers, many more batches). So a started problem passes
+    `priority` = how long its chain has run so far (in tokens: per batch, its longest trace) and a fresh
+    problem passes None. Fresh problems are served in arrival order at `fresh_priority`, the mean first
+    trace seen so far: a chain above it overtakes every fresh problem (the longest first), a chain at or below
+    it waits until every fresh problem has had its first sample, so hard problems late in the input are
+    found early. The head is served before anyone behind it, even when a smaller request would fit, so a
+    large batch is never starved.
     """
 
     def __init__(self, limit: int) -> None:
         self.limit = max(1, limit)
         self.free = self.limit
-        self._waiters: list[tuple[int, int, int, asyncio.Future[None]]] = []  # heap: (-depth, arrival, n, fut)
+        self._chains: list[tuple[float, int, int, asyncio.Future[None]]] = []  # heap: (-priority, arrival, n, fut)
+        self._fresh: deque[tuple[int, asyncio.Future[None]]] = deque()  # (n, fut) in arrival order
         self._arrivals = itertools.count()
+        self._first_batches = 0
+        self._first_tokens = 0
 
     @property
     def waiting(self) -> int:
-        return len(self._waiters)
+        return len(self._chains) + len(self._fresh)
+
+    @property
+    def fresh_priority(self) -> float:
+        """Where fresh problems queue among chains: the mean longest trace of first batches so far."""
+        return self._first_tokens / self._first_batches if self._first_batches else 0.0
+
+    def note_first_batch(self, longest_trace_tokens: int) -> None:
+        self._first_batches += 1
+        self._first_tokens += longest_trace_tokens
 
     @asynccontextmanager
-    async def hold(self, n: int, depth: int = 0) -> AsyncIterator[None]:
+    async def hold(self, n: int, priority: float | None = None) -> AsyncIterator[None]:
         n = min(max(1, n), self.limit)
-        if self._waiters or self.free < n:
-            entry = (-depth, next(self._arrivals), n, asyncio.get_running_loop().create_future())
-            heapq.heappush(self._waiters, entry)
+        if self.waiting or self.free < n:
+            fut = asyncio.get_running_loop().create_future()
+            chain = (-priority, next(self._arrivals), n, fut) if priority is not None else None
+            if chain is None:
+                self._fresh.append((n, fut))
+            else:
+                heapq.heappush(self._chains, chain)
             try:
-                await entry[3]
+                await fut
             except asyncio.CancelledError:
-                if entry[3].done() and not entry[3].cancelled():
+                if fut.done() and not fut.cancelled():
                     self._release(n)  # granted just as we were cancelled: hand the units on
-                elif entry in self._waiters:
-                    self._waiters.remove(entry)
-                    heapq.heapify(self._waiters)
+                else:
+                    with contextlib.suppress(ValueError):  # already dropped by _release
+                        if chain is None:
+                            self._fresh.remove((n, fut))
+                        else:
+                            self._chains.remove(chain)
+                            heapq.heapify(self._chains)
                     self._release(0)  # the head may have changed: grant whoever now fits
                 raise
         else:
@@ -76,10 +100,17 @@ class SequenceBudget:
 
     def _release(self, n: int) -> None:
         self.free += n
-        while self._waiters and self._waiters[0][2] <= self.free:
-            _, _, k, fut = heapq.heappop(self._waiters)
+        while self._chains or self._fresh:
+            chain_first = bool(self._chains) and (not self._fresh or -self._chains[0][0] > self.fresh_priority)
+            k, fut = (self._chains[0][2], self._chains[0][3]) if chain_first else self._fresh[0]
+            if k > self.free:
+                return
+            if chain_first:
+                heapq.heappop(self._chains)
+            else:
+                self._fresh.popleft()
             if fut.cancelled():
-                continue
+                continue  # its task is being cancelled and will not use the units
             self.free -= k
             fut.set_result(None)
 
@@ -138,13 +169,3 @@ def generation_slot(global_limit: str | None) -> AbstractAsyncContextManager[obj
 def chunks_in_flight(max_concurrency: int, chunk_size: int) -> int:
     """Chunk tasks to run at once: enough to keep every server slot busy, not thousands of idle tasks."""
     return max(2, -(-max_concurrency // max(1, chunk_size)) + 1)
-
-
-def vote_chunks_in_flight(max_concurrency: int, chunk_size: int) -> int:
-    """Vote chunk tasks to run at once: four problems per in-flight sequence of the endpoint budget.
-
-    A problem has at most one batch in flight and spends part of its time between batches (and a chunk
-    task keeps its place until its slowest problem ends), so it takes several problems per slot to keep
-    the budget full; the budget, not this number, bounds what the server sees.
-    """
-    return max(2, -(-4 * max_concurrency // max(1, chunk_size)) + 1)

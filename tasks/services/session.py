@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
 from storage.cache import GenerationCache
 from storage.engine import shared_engine
@@ -12,19 +12,37 @@ from tasks.backends.base import Backend
 from tasks.backends.factory import create_backend
 from tasks.backends.spec import ModelSpec
 
+# (event loop, spec) -> (client, users): the chunk tasks of a run share one client per model, so a
+# vote with every chunk in flight holds one connection pool per server, not one per chunk.
+_shared: dict[tuple[int, str], tuple[Backend, int]] = {}
+
+
+@asynccontextmanager
+async def shared_backend(spec: ModelSpec) -> AsyncIterator[Backend]:
+    """The client for `spec` on this event loop, opened by its first user and closed by its last."""
+    key = (id(asyncio.get_running_loop()), repr(spec))
+    backend, users = _shared.get(key) or (create_backend(spec), 0)
+    _shared[key] = (backend, users + 1)
+    try:
+        yield backend
+    finally:
+        backend, users = _shared[key]
+        if users > 1:
+            _shared[key] = (backend, users - 1)
+        else:
+            del _shared[key]
+            await backend.aclose()
+
 
 @asynccontextmanager
 async def open_backends(
     specs: Sequence[ModelSpec], db_url: str
 ) -> AsyncIterator[tuple[GenerationCache, list[Backend]]]:
-    """The cache (engine shared per process) and one client per spec, closed on the way out."""
+    """The cache (engine shared per process) and a client per spec (shared by concurrent users)."""
     cache = GenerationCache(await asyncio.to_thread(shared_engine, db_url))
-    backends = [create_backend(spec) for spec in specs]
-    try:
+    async with AsyncExitStack() as stack:
+        backends = [await stack.enter_async_context(shared_backend(spec)) for spec in specs]
         yield cache, backends
-    finally:
-        for backend in backends:
-            await backend.aclose()
 
 
 @asynccontextmanager

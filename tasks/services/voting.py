@@ -95,6 +95,7 @@ class _ProblemPipeline:
         self.answers: list[str | None] = []
         self.per_model = [0] * len(run.plan.jobs)
         self.tokens = 0
+        self.chain_tokens = 0  # how long its chain of sequential batches has run: per batch, the longest trace
         self.score = 0.0
         digest = hashlib.sha256(problem.id.encode()).digest()
         # Only the authors' Monte Carlo rule draws from it; per problem, so completion order cannot matter.
@@ -106,9 +107,13 @@ class _ProblemPipeline:
             k = min(plan.batch(round_), plan.rule.max_samples - len(self.answers))
             models = [draw_model(self.problem.id, len(self.answers) + t, plan.weights) for t in range(k)]
             wanted = {m: models.count(m) for m in sorted(set(models))}
-            depth = len(self.answers)  # the deepest chains go first (SequenceBudget), fresh problems last
-            got = await asyncio.gather(*(self._draw(m, c, depth) for m, c in wanted.items()))
+            got = await asyncio.gather(*(self._draw(m, c) for m, c in wanted.items()))
             fetched = {m: list(gens) for m, gens in zip(wanted, got, strict=True)}
+            longest = max(g.completion_tokens for gens in got for g in gens)
+            if not self.answers:
+                for m in wanted:
+                    self.run.budgets[m].note_first_batch(longest)
+            self.chain_tokens += longest
             for m in models:  # in draw order, so the votes are exactly those of the lock-step loop
                 gen = fetched[m].pop(0)
                 self.answers.append(answer_key(gen.text, plan.kind))
@@ -137,7 +142,7 @@ class _ProblemPipeline:
         stop, score = rule.should_stop(state, self.rng)
         return bool(stop[0]), float(score[0])
 
-    async def _draw(self, m: int, count: int, depth: int) -> list[Generation]:
+    async def _draw(self, m: int, count: int) -> list[Generation]:
         """Samples per_model[m] .. +count of model m: from the chunk's cache read, else generated."""
         run, job, backend = self.run, self.run.plan.jobs[m], self.run.backends[m]
         prompt, prompt_hash = run.prompts[m][self.problem.id]
@@ -145,9 +150,11 @@ class _ProblemPipeline:
         indices = list(range(self.per_model[m], self.per_model[m] + count))
         self.per_model[m] += count
         missing = [i for i in indices if i not in have]
+        # The longest chains first, fresh problems at the mean first trace (SequenceBudget).
+        priority = self.chain_tokens if self.answers else None
 
         async def one(request: GenerationRequest) -> None:
-            async with run.budgets[m].hold(len(request.indices), depth), generation_slot(job.spec.global_limit):
+            async with run.budgets[m].hold(len(request.indices), priority), generation_slot(job.spec.global_limit):
                 completions = await backend.generate(request)
             fresh = generations(job, prompt_hash, request, completions)
             await run.writer.add(fresh)

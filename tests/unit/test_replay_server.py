@@ -185,32 +185,38 @@ def test_sequence_budget_grants_in_order_and_never_exceeds_its_limit() -> None:
     assert budget.free == 8
 
 
-def test_sequence_budget_serves_deeper_chains_before_fresh_problems() -> None:
-    """The vote's scheduling: a started problem's next batch overtakes every waiting fresh problem, the
-    deepest chain first; a large head request is not overtaken by smaller ones that would fit."""
+def test_sequence_budget_serves_long_chains_then_fresh_problems_then_short_chains() -> None:
+    """The vote's scheduling: chains that ran longer than the mean first trace overtake every waiting
+    fresh problem (longest first), fresh problems go in arrival order, shorter chains after them; the
+    mean is read when units are granted, not when a waiter arrived; a large head request is not
+    overtaken by smaller ones that would fit."""
     budget = SequenceBudget(4)
     order: list[str] = []
     release = asyncio.Event()
 
-    async def request(name: str, n: int, depth: int) -> None:
-        async with budget.hold(n, depth):
+    async def request(name: str, n: int, priority: float | None) -> None:
+        async with budget.hold(n, priority):
             order.append(name)
             await release.wait()
 
     async def scenario() -> None:
-        running = [asyncio.create_task(request(f"busy{i}", 1, 0)) for i in range(4)]
+        running = [asyncio.create_task(request(f"busy{i}", 1, None)) for i in range(4)]
         await asyncio.sleep(0)
-        assert budget.free == 0
-        arrivals = [("fresh1", 1, 0), ("deep3", 1, 3), ("fresh2", 1, 0), ("deep7", 2, 7), ("deep3b", 1, 3)]
-        for name, n, depth in arrivals:
-            running.append(asyncio.create_task(request(name, n, depth)))
+        assert budget.free == 0 and budget.fresh_priority == 0
+        arrivals = [("fresh1", 1, None), ("short150", 1, 150), ("long900", 1, 900), ("fresh2", 1, None)]
+        arrivals += [("long300", 2, 300), ("long900b", 1, 900), ("at-mean200", 1, 200)]
+        for name, n, priority in arrivals:
+            running.append(asyncio.create_task(request(name, n, priority)))
             await asyncio.sleep(0)
-        assert budget.waiting == 5
+        assert budget.waiting == 7
+        budget.note_first_batch(100)
+        budget.note_first_batch(300)  # fresh problems now queue at the mean first trace, 200 tokens
+        assert budget.fresh_priority == 200
         release.set()
         await asyncio.gather(*running)
 
     asyncio.run(scenario())
-    assert order[4:] == ["deep7", "deep3", "deep3b", "fresh1", "fresh2"]
+    assert order[4:] == ["long900", "long900b", "long300", "fresh1", "fresh2", "at-mean200", "short150"]
     assert budget.free == 4
 
 
@@ -220,14 +226,14 @@ def test_sequence_budget_cancelled_waiter_hands_nothing_out_twice() -> None:
     async def scenario() -> None:
         gate = asyncio.Event()
 
-        async def hold(n: int, depth: int) -> None:
-            async with budget.hold(n, depth):
+        async def hold(n: int, priority: float | None) -> None:
+            async with budget.hold(n, priority):
                 await gate.wait()
 
-        first = asyncio.create_task(hold(2, 0))
+        first = asyncio.create_task(hold(2, None))
         await asyncio.sleep(0)
         big = asyncio.create_task(hold(2, 5))
-        small = asyncio.create_task(hold(1, 0))
+        small = asyncio.create_task(hold(1, None))
         await asyncio.sleep(0)
         big.cancel()  # the head waiter leaves: the one behind it must still be served
         await asyncio.sleep(0)

@@ -1,5 +1,6 @@
 """The barrier-free vote's scheduling, through a real SQLite cache with a scripted in-process model:
-a started problem's next sample overtakes the fresh problems waiting for the endpoint's budget."""
+a problem whose first trace was long (a hard one) overtakes the fresh problems waiting for the
+endpoint's budget; one whose first trace was short waits until every fresh problem has started."""
 
 from __future__ import annotations
 
@@ -17,8 +18,9 @@ from tasks.services.voting import VotePlan, vote_problems
 
 
 class Disagreeing:
-    """Problem `hard` gets a different answer every sample (its chain runs to max_samples); every other
-    problem always gets 7 (it stops once the rule is sure). Records the order of samples generated."""
+    """Problem `hard` gets a different answer every sample (its chain runs to max_samples) in a 50-token
+    trace; every other problem always gets 7 (it stops once the rule is sure) in 5 tokens. Records the
+    order of samples generated."""
 
     kind = "scripted"
     supports_n = False
@@ -32,24 +34,26 @@ class Disagreeing:
         out = []
         for i in request.indices:
             self.calls.append((request.problem_id, i))
-            answer = i if request.problem_id == "hard" else 7
-            out.append(Completion(f"so \\boxed{{{answer}}}", 10, 5, "stop", 0.0))
+            hard = request.problem_id == "hard"
+            out.append(Completion(f"so \\boxed{{{i if hard else 7}}}", 10, 50 if hard else 5, "stop", 0.0))
         return out
 
 
-def test_started_chains_go_before_fresh_problems(tmp_path: Path) -> None:
+def test_long_chains_go_before_fresh_problems_and_short_ones_after(tmp_path: Path) -> None:
     spec = ModelSpec("m", "openai", model="m", endpoints=("http://127.0.0.1:1",), chat=False, max_concurrency=2)
     job = SamplingJob(spec, "fp-m", SamplingParams(max_tokens=64))
     plan = VotePlan((job,), (1.0,), "math", make_rule("bayes", 10, 6), schedule=(1,))
-    problems = [Problem("hard", "q hard")] + [Problem(f"easy{i}", f"q {i}") for i in range(12)]
+    problems = [Problem(f"easy{i}", f"q {i}") for i in range(12)]
+    problems.insert(8, Problem("hard", "q hard"))  # late in the input, as the bench's hardest problem was
     backend = Disagreeing(max_concurrency=2)
     cache = GenerationCache(open_engine(f"sqlite:///{tmp_path / 'c.db'}"))
 
     votes, stats = asyncio.run(vote_problems(plan, problems, cache, [backend], report_progress=False))
 
     order = backend.calls
-    assert votes[0].samples == 6 and stats.generated == len(order)
-    # First come, first served would draw every problem's first sample (all queued at the start) before
-    # any second one; depth first, `hard` runs its whole chain while the fresh problems still wait.
-    assert order.index(("hard", 5)) < order.index(("easy11", 0))
-    assert order.index(("easy0", 1)) < order.index(("easy11", 0))
+    assert votes[8].samples == 6 and stats.generated == len(order)
+    # First come, first served would queue hard's second sample behind every fresh problem; its first
+    # trace (50 tokens) is above the mean first trace, so its chain overtakes them.
+    assert order.index(("hard", 1)) < order.index(("easy11", 0))
+    # Depth first would also let easy0's second sample (5-token chain, below the mean) overtake them.
+    assert order.index(("easy11", 0)) < order.index(("easy0", 1))
