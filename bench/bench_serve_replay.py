@@ -140,9 +140,37 @@ def chain_diagnosis(records: list[SequenceRecord], decode_tps: float, prefill_tp
     }
 
 
+def command_args(args: argparse.Namespace, dataset: Path) -> list[str]:
+    """The chorus command under test: `vote` (adaptive), `sample` (n each) or `fuse` (n candidates, then
+    the same model as fusor, Best-of-N by majority, no judge)."""
+    if args.command == "sample":
+        return ["sample", "--dataset", str(dataset), "--model", "replay64", "-n", str(args.n)]
+    if args.command == "fuse":
+        common = ["--dataset", str(dataset), "--model", "replay64", "-n", str(args.n), "--fusor", "replay64"]
+        return ["fuse", *common, "--select", "majority", "--no-compare", "--answer-kind", "math"]
+    return [
+        "vote",
+        "--dataset",
+        str(dataset),
+        "--model",
+        "replay64",
+        "--rule",
+        "bayes",
+        "--threshold",
+        str(args.threshold),
+        "--max-samples",
+        str(args.max_samples),
+        "--batch-schedule",
+        args.batch_schedule,
+        "--no-baseline",
+    ]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--label", required=True)
+    ap.add_argument("--command", choices=["vote", "sample", "fuse"], default="vote")
+    ap.add_argument("-n", type=int, default=4, help="sample/fuse: samples (candidates) per problem")
     ap.add_argument("--stand-ins", type=int, default=1)
     ap.add_argument("--client-code", type=Path, default=REPO)
     ap.add_argument("--slots", type=int, default=64)
@@ -178,30 +206,8 @@ def main() -> None:
         db_url = f"sqlite:///{work / 'cache.db'}"
         if args.db == "postgres":
             db_url = stack.enter_context(postgres_server())
-        cmd = [
-            sys.executable,
-            "-m",
-            "chorus.cli",
-            "vote",
-            "--dataset",
-            str(dataset),
-            "--model",
-            "replay64",
-            "--rule",
-            "bayes",
-            "--threshold",
-            str(args.threshold),
-            "--max-samples",
-            str(args.max_samples),
-            "--batch-schedule",
-            args.batch_schedule,
-            "--no-baseline",
-            "--json",
-            "--db",
-            db_url,
-            "--config",
-            str(cfg),
-        ]
+        cmd = [sys.executable, "-m", "chorus.cli", *command_args(args, dataset), "--json", "--db", db_url]
+        cmd += ["--config", str(cfg)]
         env = {**os.environ, "PYTHONPATH": str(args.client_code), "CHORUS_HOME": str(work / "home")}
         env.pop("PREFECT_API_URL", None)
         load_before = load1()
@@ -241,15 +247,19 @@ def main() -> None:
     ideal = max(bounds)
     n = len(samples)
     mean = sum(samples) / n
-    sim = None if args.limit else simulate_expectation(FILES, args.threshold, args.max_samples, args.batch_schedule)
-    acc = float(summary["accuracy"])
+    vote = args.command == "vote"
+    sim = None
+    if vote and not args.limit:
+        sim = simulate_expectation(FILES, args.threshold, args.max_samples, args.batch_schedule)
+    acc = float(summary["accuracy"]) if vote else float("nan")
     out = {
         "label": args.label,
+        "command": args.command,
         "stand_ins": args.stand_ins,
         "db": args.db,
         "batch_schedule": args.batch_schedule,
         "max_concurrency": args.max_concurrency,
-        "problems": summary["problems"],
+        "problems": summary.get("problems", len(rows)),
         "sequences": len(everything),
         "utilisation_while_backlogged": utilisation,
         "server_wall_model_s": round(server_wall, 1),

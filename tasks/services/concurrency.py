@@ -167,5 +167,12 @@ def generation_slot(global_limit: str | None) -> AbstractAsyncContextManager[obj
 
 
 def chunks_in_flight(max_concurrency: int, chunk_size: int) -> int:
-    """Chunk tasks to run at once: enough to keep every server slot busy, not thousands of idle tasks."""
-    return max(2, -(-max_concurrency // max(1, chunk_size)) + 1)
+    """Chunk tasks to run at once (`sample`, `fuse`, `distill`): four problems per request the endpoint
+    takes at once.
+
+    A chunk's stage ends with its slowest generation (reasoning traces differ 10x in length), and its
+    next stage waits for it; meanwhile the other chunks' queued requests must fill the slots it frees.
+    With one problem per slot the server idled behind each chunk's straggler; the endpoint limiter,
+    not this number, bounds what the servers see, so the extra chunks only wait in our queue.
+    """
+    return max(2, -(-4 * max_concurrency // max(1, chunk_size)) + 1)
