@@ -113,19 +113,45 @@ class SGLangBackend:
 
     async def decode_slots(self) -> int | None:
         """Sequences all endpoints decode at once: the sum of each server's `max_running_requests`
-        (`/get_server_info`); None when any endpoint does not say (an sglang-router, an older server)."""
+        (`/get_server_info`). An sglang-router does not report slots, but lists its workers (`/workers`):
+        their healthy workers' slots are summed. None when any server or worker does not say."""
         total = 0
         for base in self.endpoints:
-            try:
-                r = await self._client.get(f"{base}/get_server_info", timeout=10.0)
-                r.raise_for_status()
-                slots = r.json().get("max_running_requests")
-            except (httpx.HTTPError, ValueError, AttributeError):
-                return None
+            info = await self._get_json(f"{base}/get_server_info")
+            slots = info.get("max_running_requests") if isinstance(info, dict) else None
+            if slots is None and isinstance(info, dict) and "workers_count" in info:
+                slots = await self._router_slots(base)
             if not isinstance(slots, int) or isinstance(slots, bool) or slots < 1:
                 return None
             total += slots
         return total
+
+    async def _router_slots(self, router: str) -> int | None:
+        listing = await self._get_json(f"{router}/workers")
+        workers = listing.get("workers") if isinstance(listing, dict) else None
+        if not isinstance(workers, list) or not workers:
+            return None
+        total = 0
+        for worker in workers:
+            if not isinstance(worker, dict) or not isinstance(worker.get("url"), str):
+                return None
+            if worker.get("is_healthy") is False:
+                continue  # the router sends it nothing
+            info = await self._get_json(f"{worker['url'].rstrip('/')}/get_server_info")
+            slots = info.get("max_running_requests") if isinstance(info, dict) else None
+            if not isinstance(slots, int) or isinstance(slots, bool) or slots < 1:
+                return None
+            total += slots
+        return total or None
+
+    async def _get_json(self, url: str) -> object:
+        """The JSON body of a GET, or None when the server cannot be reached or does not answer JSON."""
+        try:
+            r = await self._client.get(url, timeout=10.0)
+            r.raise_for_status()
+            return r.json()
+        except (httpx.HTTPError, ValueError):
+            return None
 
     async def aclose(self) -> None:
         await self._client.aclose()

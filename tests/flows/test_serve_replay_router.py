@@ -14,6 +14,7 @@ from sqlalchemy import text
 from chorus.replay_server.catalog import ReplayCatalog
 from flows.vote_flow import vote_flow
 from storage.engine import make_engine
+from tasks.backends.sglang import SGLangBackend
 from tests.conftest import SHARED_DATA
 from tests.fixtures.replay_stack import metric, sglang_router, stand_in
 
@@ -43,6 +44,14 @@ def _rows(db: str) -> list[tuple[str, int, str, int]]:
         )
 
 
+async def _decode_slots(url: str) -> int | None:
+    backend = SGLangBackend("qwen4b", endpoints=[url], model="replay/stand-in", chat=False)
+    try:
+        return await backend.decode_slots()
+    finally:
+        await backend.aclose()
+
+
 def test_vote_through_router_survives_a_killed_stand_in(tmp_path: Path) -> None:
     dataset = tmp_path / "aime_replay.jsonl"
     ReplayCatalog.from_files([REPLAY]).write_dataset(dataset)
@@ -50,6 +59,8 @@ def test_vote_through_router_survives_a_killed_stand_in(tmp_path: Path) -> None:
 
     with stand_in([REPLAY], *GPU) as (a, _), stand_in([REPLAY], *GPU) as (b, b_proc), sglang_router([a, b]) as router:
         db = f"sqlite:///{tmp_path / 'routed.db'}"
+        # The router has no slots of its own; the client reads its workers' through its `/workers` list.
+        assert asyncio.run(_decode_slots(router)) == 16
         killed_at: list[float] = []
 
         async def kill_b_mid_run() -> None:

@@ -247,7 +247,8 @@ def test_sequence_budget_cancelled_waiter_hands_nothing_out_twice() -> None:
 
 def test_vote_keeps_about_the_servers_slots_in_flight(catalog: ReplayCatalog) -> None:
     """The stand-in reports its slots as SGLang does (`max_running_requests`); the client sums them over
-    its endpoints and keeps an eighth more in flight, never more than the user's cap; unknown: the cap."""
+    its endpoints (behind a router: over the healthy workers it lists) and keeps an eighth more in
+    flight, never more than the user's cap; unknown: the cap."""
     apps = {
         "http://a": create_app(catalog, GpuParams(slots=64), model_name="replay/test"),
         "http://b": create_app(catalog, GpuParams(slots=32), model_name="replay/test"),
@@ -258,9 +259,16 @@ def test_vote_keeps_about_the_servers_slots_in_flight(catalog: ReplayCatalog) ->
         await backend.aclose()
 
         async def route(request: httpx.Request) -> httpx.Response:
-            app = apps.get(f"{request.url.scheme}://{request.url.host}")
-            if app is None:  # a router: it answers, without the slots
-                return httpx.Response(200, json={"workers_count": 2})
+            host = f"{request.url.scheme}://{request.url.host}"
+            app = apps.get(host)
+            if app is None and request.url.path == "/get_server_info":  # a router: no slots of its own
+                return httpx.Response(200, json={"router_manager": True, "routers_count": 1, "workers_count": 2})
+            if app is None and request.url.path == "/workers":  # sglang-router's listing (as 0.3.2 answers)
+                workers = {"http://router": ["http://a", "http://b"], "http://router-to-lost": ["http://a", "http://c"]}
+                down = {"url": "http://unhealthy", "is_healthy": False}
+                return httpx.Response(200, json={"workers": [{"url": u} for u in workers[host]] + [down]})
+            if app is None:  # a worker that cannot be reached
+                raise httpx.ConnectError("refused", request=request)
             async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as inner:
                 return await inner.get(request.url.path)
 
@@ -271,7 +279,9 @@ def test_vote_keeps_about_the_servers_slots_in_flight(catalog: ReplayCatalog) ->
             await backend.aclose()
 
     assert asyncio.run(slots(["http://a", "http://b"])) == 96
-    assert asyncio.run(slots(["http://a", "http://router"])) is None
+    assert asyncio.run(slots(["http://router"])) == 96  # its healthy workers' slots
+    assert asyncio.run(slots(["http://a", "http://router"])) == 160
+    assert asyncio.run(slots(["http://router-to-lost"])) is None  # a worker does not answer: unknown
     assert in_flight_for_slots(128, 64) == 72
     assert in_flight_for_slots(128, 16) == 20
     assert in_flight_for_slots(40, 64) == 40  # the user's cap stays a cap
