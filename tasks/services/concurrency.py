@@ -35,14 +35,14 @@ class SequenceBudget:
     an SGLang server schedules each of the n as its own sequence, so counting requests would let a few
     large batches flood its queue while counting sequences keeps it full but bounded.
 
-    Who goes next: the makespan is set by the longest chains of sequential batches, and a long first
-    trace marks a hard problem (disagreeing answers, many more batches). So a started problem passes
-    `priority` = how long its chain has run so far (in tokens: per batch, its longest trace) and a fresh
-    problem passes None. Fresh problems are served in arrival order at `fresh_priority`, the mean first
-    trace seen so far: a chain above it overtakes every fresh problem (the longest first), a chain at or below
-    it waits until every fresh problem has had its first sample, so hard problems late in the input are
-    found early. The head is served before anyone behind it, even when a smaller request would fit, so a
-    large batch is never starved.
+    Who goes next: a fresh problem (`priority` None) before any started one, in arrival order; then
+    the started problems' next batches, longest chain first (`priority`: how long the problem's chain
+    of sequential batches has run, in tokens: per batch, its longest trace). The makespan is set by the
+    longest chains, and a problem's chain can only be told long after its first sample (a long first
+    trace, disagreeing answers): giving every problem its first sample first finds the hard ones
+    soonest, wherever they are in the input, and the longest-first order then keeps them going. The
+    head is served before anyone behind it, even when a smaller request would fit, so a large batch is
+    never starved.
     """
 
     def __init__(self, limit: int) -> None:
@@ -51,21 +51,10 @@ class SequenceBudget:
         self._chains: list[tuple[float, int, int, asyncio.Future[None]]] = []  # heap: (-priority, arrival, n, fut)
         self._fresh: deque[tuple[int, asyncio.Future[None]]] = deque()  # (n, fut) in arrival order
         self._arrivals = itertools.count()
-        self._first_batches = 0
-        self._first_tokens = 0
 
     @property
     def waiting(self) -> int:
         return len(self._chains) + len(self._fresh)
-
-    @property
-    def fresh_priority(self) -> float:
-        """Where fresh problems queue among chains: the mean longest trace of first batches so far."""
-        return self._first_tokens / self._first_batches if self._first_batches else 0.0
-
-    def note_first_batch(self, longest_trace_tokens: int) -> None:
-        self._first_batches += 1
-        self._first_tokens += longest_trace_tokens
 
     @asynccontextmanager
     async def hold(self, n: int, priority: float | None = None) -> AsyncIterator[None]:
@@ -101,7 +90,7 @@ class SequenceBudget:
     def _release(self, n: int) -> None:
         self.free += n
         while self._chains or self._fresh:
-            chain_first = bool(self._chains) and (not self._fresh or -self._chains[0][0] > self.fresh_priority)
+            chain_first = not self._fresh
             k, fut = (self._chains[0][2], self._chains[0][3]) if chain_first else self._fresh[0]
             if k > self.free:
                 return

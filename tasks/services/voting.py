@@ -109,11 +109,7 @@ class _ProblemPipeline:
             wanted = {m: models.count(m) for m in sorted(set(models))}
             got = await asyncio.gather(*(self._draw(m, c) for m, c in wanted.items()))
             fetched = {m: list(gens) for m, gens in zip(wanted, got, strict=True)}
-            longest = max(g.completion_tokens for gens in got for g in gens)
-            if not self.answers:
-                for m in wanted:
-                    self.run.budgets[m].note_first_batch(longest)
-            self.chain_tokens += longest
+            self.chain_tokens += max(g.completion_tokens for gens in got for g in gens)
             for m in models:  # in draw order, so the votes are exactly those of the lock-step loop
                 gen = fetched[m].pop(0)
                 self.answers.append(answer_key(gen.text, plan.kind))
@@ -150,7 +146,7 @@ class _ProblemPipeline:
         indices = list(range(self.per_model[m], self.per_model[m] + count))
         self.per_model[m] += count
         missing = [i for i in indices if i not in have]
-        # The longest chains first, fresh problems at the mean first trace (SequenceBudget).
+        # Every fresh problem's first sample, then the longest chains first (SequenceBudget).
         priority = self.chain_tokens if self.answers else None
 
         async def one(request: GenerationRequest) -> None:

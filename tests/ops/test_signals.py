@@ -144,4 +144,5 @@ def test_a_signal_stops_quickly_with_one_line(tmp_path: Path, upstream, sig: int
     assert len(lines) == 1 and "resume" in lines[0] and "chorus sample" in lines[0], err[-2000:]
     assert "Traceback" not in err
     assert wait_for(lambda: not alive(children), timeout=10), alive(children)
-    rerun_resumes(db_file, upstream, count(db_file))
+    if to_group:  # resuming is the cache's doing, the same after any of the three; once per upstream saves CI time
+        rerun_resumes(db_file, upstream, count(db_file))

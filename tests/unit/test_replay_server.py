@@ -185,11 +185,10 @@ def test_sequence_budget_grants_in_order_and_never_exceeds_its_limit() -> None:
     assert budget.free == 8
 
 
-def test_sequence_budget_serves_long_chains_then_fresh_problems_then_short_chains() -> None:
-    """The vote's scheduling: chains that ran longer than the mean first trace overtake every waiting
-    fresh problem (longest first), fresh problems go in arrival order, shorter chains after them; the
-    mean is read when units are granted, not when a waiter arrived; a large head request is not
-    overtaken by smaller ones that would fit."""
+def test_sequence_budget_serves_fresh_problems_first_then_the_longest_chains() -> None:
+    """The vote's scheduling: every waiting fresh problem (priority None) in arrival order, then the
+    started problems' batches, the longest chain first; a large head request is not overtaken by
+    smaller ones that would fit."""
     budget = SequenceBudget(4)
     order: list[str] = []
     release = asyncio.Event()
@@ -202,21 +201,18 @@ def test_sequence_budget_serves_long_chains_then_fresh_problems_then_short_chain
     async def scenario() -> None:
         running = [asyncio.create_task(request(f"busy{i}", 1, None)) for i in range(4)]
         await asyncio.sleep(0)
-        assert budget.free == 0 and budget.fresh_priority == 0
-        arrivals = [("fresh1", 1, None), ("short150", 1, 150), ("long900", 1, 900), ("fresh2", 1, None)]
-        arrivals += [("long300", 2, 300), ("long900b", 1, 900), ("at-mean200", 1, 200)]
+        assert budget.free == 0
+        arrivals = [("chain150", 1, 150), ("fresh1", 1, None), ("chain900", 4, 900), ("fresh2", 1, None)]
+        arrivals += [("chain300", 2, 300), ("chain900b", 1, 900)]
         for name, n, priority in arrivals:
             running.append(asyncio.create_task(request(name, n, priority)))
             await asyncio.sleep(0)
-        assert budget.waiting == 7
-        budget.note_first_batch(100)
-        budget.note_first_batch(300)  # fresh problems now queue at the mean first trace, 200 tokens
-        assert budget.fresh_priority == 200
+        assert budget.waiting == 6
         release.set()
         await asyncio.gather(*running)
 
     asyncio.run(scenario())
-    assert order[4:] == ["long900", "long900b", "long300", "fresh1", "fresh2", "at-mean200", "short150"]
+    assert order[4:] == ["fresh1", "fresh2", "chain900", "chain900b", "chain300", "chain150"]
     assert budget.free == 4
 
 

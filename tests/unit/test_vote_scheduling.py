@@ -1,6 +1,6 @@
 """The barrier-free vote's scheduling, through a real SQLite cache with a scripted in-process model:
-a problem whose first trace was long (a hard one) overtakes the fresh problems waiting for the
-endpoint's budget; one whose first trace was short waits until every fresh problem has started."""
+every problem's first sample goes out before any second one, then the longest chain goes first, so
+a hard problem late in the input is found early and runs ahead of the easy ones."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ class Disagreeing:
         return out
 
 
-def test_long_chains_go_before_fresh_problems_and_short_ones_after(tmp_path: Path) -> None:
+def test_first_samples_first_then_the_longest_chain(tmp_path: Path) -> None:
     spec = ModelSpec("m", "openai", model="m", endpoints=("http://127.0.0.1:1",), chat=False, max_concurrency=2)
     job = SamplingJob(spec, "fp-m", SamplingParams(max_tokens=64))
     plan = VotePlan((job,), (1.0,), "math", make_rule("bayes", 10, 6), schedule=(1,))
@@ -52,8 +52,11 @@ def test_long_chains_go_before_fresh_problems_and_short_ones_after(tmp_path: Pat
 
     order = backend.calls
     assert votes[8].samples == 6 and stats.generated == len(order)
-    # First come, first served would queue hard's second sample behind every fresh problem; its first
-    # trace (50 tokens) is above the mean first trace, so its chain overtakes them.
-    assert order.index(("hard", 1)) < order.index(("easy11", 0))
-    # Depth first would also let easy0's second sample (5-token chain, below the mean) overtake them.
-    assert order.index(("easy11", 0)) < order.index(("easy0", 1))
+    firsts = [i for i, (_, k) in enumerate(order) if k == 0]
+    # Depth first (a started problem's next batch before any fresh one) would draw easy0's second sample
+    # before easy11's first: here every problem has its first sample before any problem its second.
+    assert len(firsts) == 13 and max(firsts) < min(i for i, (_, k) in enumerate(order) if k > 0)
+    # First come, first served would then draw the easy problems' second samples (they landed first);
+    # the longest chain goes first: hard (50-token traces) draws its next samples before them.
+    assert order.index(("hard", 1)) < order.index(("easy0", 1))
+    assert order.index(("hard", 3)) < order.index(("easy5", 1))
