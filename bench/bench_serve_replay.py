@@ -147,7 +147,17 @@ def command_args(args: argparse.Namespace, dataset: Path) -> list[str]:
         return ["sample", "--dataset", str(dataset), "--model", "replay64", "-n", str(args.n)]
     if args.command == "fuse":
         common = ["--dataset", str(dataset), "--model", "replay64", "-n", str(args.n), "--fusor", "replay64"]
-        return ["fuse", *common, "--select", "majority", "--no-compare", "--answer-kind", "math"]
+        return [
+            "fuse",
+            *common,
+            "--select",
+            "majority",
+            "--no-compare",
+            "--answer-kind",
+            "math",
+            "--fusor-context",
+            "65536",
+        ]
     return [
         "vote",
         "--dataset",
