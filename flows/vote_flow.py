@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Annotated
 
@@ -32,6 +31,7 @@ from storage.settings import database_url
 from tasks.algorithms.datasets import chunked
 from tasks.algorithms.options import parse_schedule, parse_weighted
 from tasks.services import progress_events
+from tasks.services.concurrency import bounded_gather, vote_chunks_in_flight
 from tasks.setup_tasks import (
     fit_in_flight,
     load_problems,
@@ -92,18 +92,18 @@ async def vote_flow(
     async with serving([j.spec for j in jobs]) as ready:
         ready = [await fit_in_flight(s) for s in ready]
         plan = plan.with_specs(ready)
-        # Every chunk at once: the endpoint budget bounds what the servers see, and its order needs every
-        # problem admitted, so that a hard problem late in the input gets its first sample early (else its
-        # long chain starts late and ends after everything else). The chunks share one client per model.
+        # Enough chunks at once that the budget's order (first samples first) reaches a hard problem late
+        # in the input early; the chunks share one client per model.
+        in_flight = vote_chunks_in_flight(max(s.max_concurrency for s in ready), chunk_size)
         chunks = chunked(problems, chunk_size)
-        results = await asyncio.gather(*(vote_chunk(plan, c, db_url, seed) for c in chunks))
+        results = await bounded_gather((vote_chunk(plan, c, db_url, seed) for c in chunks), in_flight)
         votes = [v for chunk_votes, _ in results for v in chunk_votes]
         stats = [s for _, s in results]
         base_votes = None
         if baseline:
             base_plan = fixed_budget_plan(plan, votes)
             progress_events.say(f"baseline: majority of {base_plan.rule.max_samples} per problem (same mean budget)")
-            base = await asyncio.gather(*(vote_chunk(base_plan, c, db_url, seed, False) for c in chunks))
+            base = await bounded_gather((vote_chunk(base_plan, c, db_url, seed, False) for c in chunks), in_flight)
             base_votes = [v for chunk_votes, _ in base for v in chunk_votes]
     # quote: Prefect would walk every vote's fields looking for futures (~0.3 ms a problem); there are none.
     wall_s = time.perf_counter() - started

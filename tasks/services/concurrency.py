@@ -165,3 +165,20 @@ def chunks_in_flight(max_concurrency: int, chunk_size: int) -> int:
     not this number, bounds what the servers see, so the extra chunks only wait in our queue.
     """
     return max(2, -(-4 * max_concurrency // max(1, chunk_size)) + 1)
+
+
+# Problems a vote admits per sequence the endpoints take at once (see vote_chunks_in_flight).
+ADMITTED_PER_SEQUENCE = 64
+
+
+def vote_chunks_in_flight(in_flight_sequences: int, chunk_size: int) -> int:
+    """Vote chunk tasks to run at once: 64 problems per sequence the endpoint budget keeps in flight.
+
+    The budget, not this number, bounds what the servers see; this bounds memory (about 10 kB per
+    admitted problem: 10,000 admitted at once cost 110 MB more than 400). The budget's order (first
+    samples first) can only reach a problem once it is admitted, so a hard problem late in the input
+    starts early only if it is admitted early: at 64 per sequence a run of a few thousand problems on
+    one server (2,500 on 64 slots, 72 in flight) is admitted whole, and a far larger run is a moving
+    window of them.
+    """
+    return max(2, -(-ADMITTED_PER_SEQUENCE * in_flight_sequences // max(1, chunk_size)) + 1)
