@@ -117,14 +117,23 @@ class SGLangBackend:
         their healthy workers' slots are summed. None when any server or worker does not say."""
         total = 0
         for base in self.endpoints:
-            info = await self._get_json(f"{base}/get_server_info")
-            slots = info.get("max_running_requests") if isinstance(info, dict) else None
-            if slots is None and isinstance(info, dict) and "workers_count" in info:
-                slots = await self._router_slots(base)
-            if not isinstance(slots, int) or isinstance(slots, bool) or slots < 1:
+            slots = await self._slots_at(base, follow_router=True)
+            if slots is None:
                 return None
             total += slots
         return total
+
+    async def _slots_at(self, base: str, *, follow_router: bool) -> int | None:
+        """One server's `max_running_requests`; for a router (when followed), its workers' sum."""
+        info = await self._get_json(f"{base}/get_server_info")
+        if not isinstance(info, dict):
+            return None
+        slots = info.get("max_running_requests")
+        if slots is None and follow_router and "workers_count" in info:
+            return await self._router_slots(base)
+        if not isinstance(slots, int) or isinstance(slots, bool) or slots < 1:
+            return None
+        return slots
 
     async def _router_slots(self, router: str) -> int | None:
         listing = await self._get_json(f"{router}/workers")
@@ -137,9 +146,8 @@ class SGLangBackend:
                 return None
             if worker.get("is_healthy") is False:
                 continue  # the router sends it nothing
-            info = await self._get_json(f"{worker['url'].rstrip('/')}/get_server_info")
-            slots = info.get("max_running_requests") if isinstance(info, dict) else None
-            if not isinstance(slots, int) or isinstance(slots, bool) or slots < 1:
+            slots = await self._slots_at(worker["url"].rstrip("/"), follow_router=False)
+            if slots is None:
                 return None
             total += slots
         return total or None
