@@ -40,6 +40,7 @@ from chorus.replay_server.gpu_model import (  # noqa: E402
     GpuParams,
     SequenceRecord,
     makespan_bounds,
+    problem_chains,
     utilisation_while_backlogged,
 )
 from tasks.algorithms.options import ANSWER_KEYS  # noqa: E402
@@ -117,18 +118,11 @@ def per_problem_samples(db_url: str) -> list[int]:
         engine.dispose()
 
 
-def chain_diagnosis(records: list[SequenceRecord], decode_tps: float, prefill_tps: float) -> dict[str, float]:
+def chain_diagnosis(records: list[SequenceRecord], params: GpuParams) -> dict[str, float]:
     """Where the wall went: the longest chain's ideal length, when its first request arrived and how long
     it took (first arrival to last end), and the mean queueing of a sequence (start - arrival)."""
     t0 = min(r.arrival for r in records)
-    per_request: dict[int, tuple[str, float]] = {}
-    for r in records:
-        longest = max(per_request.get(r.request_id, (r.problem, 0.0))[1], r.tokens / decode_tps)
-        per_request[r.request_id] = (r.problem, longest)
-    prefill = {r.request_id: r.prompt_tokens / prefill_tps for r in records}
-    chain: dict[str, float] = {}
-    for rid, (problem, longest) in per_request.items():
-        chain[problem] = chain.get(problem, 0.0) + longest + prefill[rid]
+    chain = problem_chains(records, params)
     hardest = max(chain, key=chain.__getitem__)
     mine = [r for r in records if r.problem == hardest]
     first = min(r.arrival for r in mine) - t0
@@ -277,7 +271,7 @@ def main() -> None:
         "ideal_makespan_model_s": round(ideal, 1),
         "work_over_slots_and_longest_chain_model_s": [round(b, 1) for b in bounds],
         "wall_over_ideal": round(server_wall / ideal, 3),
-        "chains": chain_diagnosis(everything, params.decode_tps, params.prefill_tps),
+        "chains": chain_diagnosis(everything, params),
         "cli_wall_s": round(cli_wall, 1),
         "accuracy": acc,
         "accuracy_se": round(math.sqrt(acc * (1 - acc) / n), 4),

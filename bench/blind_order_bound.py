@@ -17,27 +17,31 @@ import json
 import sys
 from pathlib import Path
 
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from chorus.replay_server.gpu_model import GpuParams, SequenceRecord, problem_chains  # noqa: E402
+
 
 def blind_bound(work: Path) -> dict[str, object]:
     order = [json.loads(line)["id"] for line in (work / "math500_replay.jsonl").open()]
     log = json.loads((work / "timeline-0.json").read_text())
-    params = log["params"]
-    decode, prefill, slots = params["decode_tps"], params["prefill_tps"], params["slots"]
-    first: dict[str, tuple[float, float]] = {}  # problem -> (arrival, duration) of its first sequence
-    requests: dict[int, tuple[str, float, float]] = {}  # request -> (problem, longest trace, prefill)
-    for r in log["sequences"]:
-        duration = r["tokens"] / decode
-        problem, longest, pre = requests.get(r["request_id"], (r["problem"], 0.0, r["prompt_tokens"] / prefill))
-        requests[r["request_id"]] = (problem, max(longest, duration), pre)
-        if problem not in first or r["arrival"] < first[problem][0]:
-            first[problem] = (r["arrival"], duration + r["prompt_tokens"] / prefill)
-    chain: dict[str, float] = {}
-    for problem, longest, pre in requests.values():
-        chain[problem] = chain.get(problem, 0.0) + longest + pre
+    params = GpuParams(log["params"]["slots"], log["params"]["decode_tps"], log["params"]["prefill_tps"])
+    records = [SequenceRecord(**r) for r in log["sequences"]]
+    first: dict[str, SequenceRecord] = {}  # each problem's first sequence
+    for r in records:
+        if r.problem not in first or r.arrival < first[r.problem].arrival:
+            first[r.problem] = r
+    chain = problem_chains(records, params)
     hardest = max(chain, key=chain.__getitem__)
     row = order.index(hardest)
-    ahead = sum(first[k][1] for k in order[:row] if k in first) / slots
-    wall = max(r["end"] for r in log["sequences"]) - min(r["arrival"] for r in log["sequences"])
+    ahead_work = sum(
+        first[k].tokens / params.decode_tps + first[k].prompt_tokens / params.prefill_tps
+        for k in order[:row]
+        if k in first
+    )
+    ahead = ahead_work / params.slots
+    wall = max(r.end for r in records) - min(r.arrival for r in records)
     return {
         "work_dir": str(work),
         "hardest": hardest,

@@ -31,7 +31,7 @@ from storage.settings import database_url
 from tasks.algorithms.datasets import chunked
 from tasks.algorithms.options import parse_schedule, parse_weighted
 from tasks.services import progress_events
-from tasks.services.concurrency import bounded_gather, vote_chunks_in_flight
+from tasks.services.concurrency import VOTE_PROBLEMS_PER_SLOT, bounded_gather, chunks_in_flight
 from tasks.setup_tasks import (
     fit_in_flight,
     load_problems,
@@ -94,7 +94,7 @@ async def vote_flow(
         plan = plan.with_specs(ready)
         # Enough chunks at once that the budget's order (first samples first) reaches a hard problem late
         # in the input early; the chunks share one client per model.
-        in_flight = vote_chunks_in_flight(max(s.max_concurrency for s in ready), chunk_size)
+        in_flight = chunks_in_flight(max(s.max_concurrency for s in ready), chunk_size, VOTE_PROBLEMS_PER_SLOT)
         chunks = chunked(problems, chunk_size)
         results = await bounded_gather((vote_chunk(plan, c, db_url, seed) for c in chunks), in_flight)
         votes = [v for chunk_votes, _ in results for v in chunk_votes]

@@ -145,8 +145,9 @@ def ideal_makespan(records: list[SequenceRecord], params: GpuParams) -> float:
     return max(makespan_bounds(records, params))
 
 
-def makespan_bounds(records: list[SequenceRecord], params: GpuParams) -> tuple[float, float]:
-    """(total slot work / slots, the longest chain of one problem's requests), in model seconds.
+def problem_chains(records: list[SequenceRecord], params: GpuParams) -> dict[str, float]:
+    """Each problem's chain: its requests one after another, each as long as its longest sequence plus
+    the prompt's prefill, in model seconds.
 
     A problem's requests count as one after another, which holds for a one-model vote; a mixture sends
     its models' requests of a round side by side, so there the chain is an overestimate.
@@ -155,8 +156,14 @@ def makespan_bounds(records: list[SequenceRecord], params: GpuParams) -> tuple[f
     for r in records:
         longest = max(per_request.get(r.request_id, (r.problem, 0.0, 0.0))[1], r.tokens / params.decode_tps)
         per_request[r.request_id] = (r.problem, longest, r.prompt_tokens / params.prefill_tps)
-    work = sum(r.tokens for r in records) / params.decode_tps + sum(p for _, _, p in per_request.values())
     chains: dict[str, float] = {}
     for problem, longest, prefill in per_request.values():
         chains[problem] = chains.get(problem, 0.0) + longest + prefill
-    return work / params.slots, max(chains.values(), default=0.0)
+    return chains
+
+
+def makespan_bounds(records: list[SequenceRecord], params: GpuParams) -> tuple[float, float]:
+    """(total slot work / slots, the longest chain of one problem's requests), in model seconds."""
+    prefill = {r.request_id: r.prompt_tokens / params.prefill_tps for r in records}
+    work = sum(r.tokens for r in records) / params.decode_tps + sum(prefill.values())
+    return work / params.slots, max(problem_chains(records, params).values(), default=0.0)

@@ -89,15 +89,14 @@ class SequenceBudget:
 
     def _release(self, n: int) -> None:
         self.free += n
-        while self._chains or self._fresh:
-            chain_first = not self._fresh
-            k, fut = (self._chains[0][2], self._chains[0][3]) if chain_first else self._fresh[0]
+        while self._fresh or self._chains:
+            k, fut = self._fresh[0] if self._fresh else self._chains[0][2:]
             if k > self.free:
                 return
-            if chain_first:
-                heapq.heappop(self._chains)
-            else:
+            if self._fresh:
                 self._fresh.popleft()
+            else:
+                heapq.heappop(self._chains)
             if fut.cancelled():
                 continue  # its task is being cancelled and will not use the units
             self.free -= k
@@ -155,30 +154,24 @@ def generation_slot(global_limit: str | None) -> AbstractAsyncContextManager[obj
     return concurrency(global_limit, occupy=1, strict=True)
 
 
-def chunks_in_flight(max_concurrency: int, chunk_size: int) -> int:
-    """Chunk tasks to run at once (`sample`, `fuse`, `distill`): four problems per request the endpoint
-    takes at once.
+# Problems in flight per request the endpoints take at once, by how a flow advances its problems.
+STAGED_PROBLEMS_PER_SLOT = 4  # sample, fuse, distill: a chunk moves through stages together
+VOTE_PROBLEMS_PER_SLOT = 64  # vote: every admitted problem is its own pipeline under the endpoint budget
 
-    A chunk's stage ends with its slowest generation (reasoning traces differ 10x in length), and its
-    next stage waits for it; meanwhile the other chunks' queued requests must fill the slots it frees.
-    With one problem per slot the server idled behind each chunk's straggler; the endpoint limiter,
-    not this number, bounds what the servers see, so the extra chunks only wait in our queue.
+
+def chunks_in_flight(max_concurrency: int, chunk_size: int, problems_per_slot: int = STAGED_PROBLEMS_PER_SLOT) -> int:
+    """Chunk tasks to run at once: `problems_per_slot` problems per request the endpoints take at once.
+
+    The endpoint limiter (vote: its budget), not this number, bounds what the servers see; extra chunks
+    only wait in our queue, and cost memory (about 10 kB per admitted problem).
+
+    `sample`, `fuse`, `distill` (4): a chunk's stage ends with its slowest generation (reasoning traces
+    differ 10x in length) and its next stage waits for it; meanwhile the other chunks' queued requests
+    must fill the slots it frees.
+
+    `vote` (64): the budget's order (first samples first) can only reach a problem once it is admitted,
+    so a hard problem late in the input starts early only if it is admitted early. At 64 a run of a
+    few thousand problems on one server (2,500 on 64 slots, 72 in flight) is admitted whole, and a far
+    larger run is a moving window (admitting all 10,000 problems of a replay run at once cost 110 MB).
     """
-    return max(2, -(-4 * max_concurrency // max(1, chunk_size)) + 1)
-
-
-# Problems a vote admits per sequence the endpoints take at once (see vote_chunks_in_flight).
-ADMITTED_PER_SEQUENCE = 64
-
-
-def vote_chunks_in_flight(in_flight_sequences: int, chunk_size: int) -> int:
-    """Vote chunk tasks to run at once: 64 problems per sequence the endpoint budget keeps in flight.
-
-    The budget, not this number, bounds what the servers see; this bounds memory (about 10 kB per
-    admitted problem: 10,000 admitted at once cost 110 MB more than 400). The budget's order (first
-    samples first) can only reach a problem once it is admitted, so a hard problem late in the input
-    starts early only if it is admitted early: at 64 per sequence a run of a few thousand problems on
-    one server (2,500 on 64 slots, 72 in flight) is admitted whole, and a far larger run is a moving
-    window of them.
-    """
-    return max(2, -(-ADMITTED_PER_SEQUENCE * in_flight_sequences // max(1, chunk_size)) + 1)
+    return max(2, -(-problems_per_slot * max_concurrency // max(1, chunk_size)) + 1)
