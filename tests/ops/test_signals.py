@@ -21,7 +21,7 @@ import pytest
 
 from tasks.backends.orphan_reaper import descendants
 from tests.conftest import EXAMPLES
-from tests.fixtures.helpers import count
+from tests.fixtures.helpers import alive, cmdline, count
 from tests.fixtures.servers import wait_for
 from tests.fixtures.slow_openai import SlowOpenAI
 
@@ -63,27 +63,6 @@ def sample_args(db_file: Path, registry: list[str]) -> list[str]:
         "--json",
         *registry,
     ]
-
-
-def cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-    except OSError:
-        return ""
-
-
-def alive(procs: dict[int, int]) -> list[str]:
-    """The command lines of those (pid, start time) still running (zombies count as gone)."""
-    left = []
-    for pid, started in procs.items():
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2 :].split()
-        if fields[0] != "Z" and int(fields[19]) == started:
-            left.append(cmdline(pid))
-    return left
 
 
 def start_and_wait_for_work(db_file: Path, upstream: tuple[list[str], str]) -> tuple[subprocess.Popen[str], dict]:

@@ -2,38 +2,16 @@
 
 from __future__ import annotations
 
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
+from tasks.backends.orphan_reaper import descendants
+from tests.fixtures.helpers import alive, cmdline
 from tests.serve.conftest import launch, stop
 
 pytestmark = pytest.mark.llama
-
-
-def _children(pid: int) -> dict[int, tuple[str, int]]:
-    """{pid: (command line, start time)} of `pid`'s children: the start time tells a reused pid apart."""
-    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True).stdout
-    found = {}
-    for child in map(int, out.split()):
-        try:
-            cmdline = Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-            stat = Path(f"/proc/{child}/stat").read_text()
-        except OSError:
-            continue  # exited meanwhile
-        found[child] = (cmdline, int(stat[stat.rindex(")") + 2 :].split()[19]))
-    return found
-
-
-def _still_running(pid: int, started: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    fields = stat[stat.rindex(")") + 2 :].split()
-    return fields[0] != "Z" and int(fields[19]) == started
 
 
 def test_bo_inf_on_the_embedded_model_is_cached_and_the_model_server_stops(tmp_path: Path) -> None:
@@ -46,8 +24,8 @@ def test_bo_inf_on_the_embedded_model_is_cached_and_the_model_server_stops(tmp_p
         pytest.skip(str(exc))
     served = launch(tmp_path / "home", ready_s=240)  # no registry file: serves the embedded smollm2
     try:
-        children = _children(served.proc.pid)
-        model_servers = {pid: c for pid, c in children.items() if "llama_cpp.server" in c[0]}
+        children = descendants(served.proc.pid, same_session=False)  # {pid: start time}: a reused pid differs
+        model_servers = {pid: t for pid, t in children.items() if "llama_cpp.server" in cmdline(pid)}
         assert model_servers, "the embedded llama.cpp server should run for the server's lifetime"
         client = served.client()
         ask = {
@@ -69,9 +47,9 @@ def test_bo_inf_on_the_embedded_model_is_cached_and_the_model_server_stops(tmp_p
     finally:
         stop(served.proc)
     # serve waits for its model server to exit before it exits itself.
-    assert not [pid for pid, (_, started) in model_servers.items() if _still_running(pid, started)]
+    assert not alive(model_servers)
     # The orphan watchdog (also a child) notices the exit within its poll interval and then exits too.
     deadline = time.monotonic() + 15
-    while any(_still_running(pid, started) for pid, (_, started) in children.items()):
-        assert time.monotonic() < deadline, f"children of chorus serve still running: {children}"
+    while alive(children):
+        assert time.monotonic() < deadline, f"children of chorus serve still running: {alive(children)}"
         time.sleep(0.2)
