@@ -30,6 +30,7 @@ from flows.parameters import (
 from storage.settings import database_url
 from tasks.algorithms.datasets import chunked
 from tasks.algorithms.options import parse_schedule, parse_weighted
+from tasks.algorithms.vote_tally import merge_tallies
 from tasks.services import progress_events
 from tasks.services.concurrency import VOTE_PROBLEMS_PER_SLOT, bounded_gather, chunks_in_flight
 from tasks.setup_tasks import (
@@ -42,6 +43,7 @@ from tasks.setup_tasks import (
     serving,
 )
 from tasks.vote_tasks import (
+    TABLE_ROWS,
     ensemble_models,
     fixed_budget_plan,
     plan_vote,
@@ -95,16 +97,22 @@ async def vote_flow(
         # Enough chunks at once that the budget's order (first samples first) reaches a hard problem late
         # in the input early; the chunks share one client per model.
         in_flight = chunks_in_flight(max(s.max_concurrency for s in ready), chunk_size, VOTE_PROBLEMS_PER_SLOT)
+        # quote: a chunk holds no futures, and Prefect would walk each problem's fields twice per task run.
         chunks = chunked(problems, chunk_size)
-        results = await bounded_gather((vote_chunk(plan, c, db_url, seed) for c in chunks), in_flight)
-        votes = [v for chunk_votes, _ in results for v in chunk_votes]
+        keep = [max(0, TABLE_ROWS - i * chunk_size) for i in range(len(chunks))]  # rows for the UI's table
+        results = await bounded_gather(
+            (vote_chunk(plan, quote(c), db_url, seed, keep_rows=k) for c, k in zip(chunks, keep, strict=True)),
+            in_flight,
+        )
+        tally = merge_tallies([t for t, _ in results], TABLE_ROWS)
         stats = [s for _, s in results]
-        base_votes = None
+        base_tally = None
         if baseline:
-            base_plan = fixed_budget_plan(plan, votes)
+            base_plan = fixed_budget_plan(plan, tally)
             progress_events.say(f"baseline: majority of {base_plan.rule.max_samples} per problem (same mean budget)")
-            base = await bounded_gather((vote_chunk(base_plan, c, db_url, seed, False) for c in chunks), in_flight)
-            base_votes = [v for chunk_votes, _ in base for v in chunk_votes]
-    # quote: Prefect would walk every vote's fields looking for futures (~0.3 ms a problem); there are none.
+            base = await bounded_gather(
+                (vote_chunk(base_plan, quote(c), db_url, seed, False) for c in chunks), in_flight
+            )
+            base_tally = merge_tallies([t for t, _ in base], 0)
     wall_s = time.perf_counter() - started
-    return report_vote(quote(votes), stats, quote(base_votes), plan, dataset, wall_s)
+    return report_vote(tally, stats, base_tally, plan, dataset, wall_s)

@@ -12,10 +12,13 @@ from storage.errors import ChorusError
 from tasks.algorithms.answers import AnswerKind, kind_for_dataset
 from tasks.algorithms.datasets import Problem
 from tasks.algorithms.stopping import make_rule
+from tasks.algorithms.vote_tally import VoteTally
 from tasks.retry import is_transient
 from tasks.services.sampling import SampleStats, SamplingJob
 from tasks.services.session import open_backends
-from tasks.services.voting import ProblemVote, VotePlan, summarise_votes, vote_problems
+from tasks.services.voting import VotePlan, vote_problems
+
+TABLE_ROWS = 1000  # per-problem rows in the run's table artifact (the first problems of the input)
 
 
 @task(name="ensemble-models")
@@ -61,24 +64,31 @@ def plan_vote(
     retry_condition_fn=is_transient,
 )
 async def vote_chunk(
-    plan: VotePlan, problems: list[Problem], db_url: str, seed: int = 0, report_progress: bool = True
-) -> tuple[list[ProblemVote], SampleStats]:
-    """Adaptive voting for a chunk; a retry finds what was drawn before in the cache."""
+    plan: VotePlan,
+    problems: list[Problem],
+    db_url: str,
+    seed: int = 0,
+    report_progress: bool = True,
+    keep_rows: int = 0,
+) -> tuple[VoteTally, SampleStats]:
+    """Adaptive voting for a chunk; a retry finds what was drawn before in the cache. Returns the chunk's
+    tally with its first `keep_rows` votes, not every vote: a run's memory stays flat in its problems."""
     async with open_backends([job.spec for job in plan.jobs], db_url) as (cache, backends):
-        return await vote_problems(plan, problems, cache, backends, seed, report_progress)
+        votes, stats = await vote_problems(plan, problems, cache, backends, seed, report_progress)
+    return VoteTally.of(votes, keep_rows), stats
 
 
-def fixed_budget_plan(plan: VotePlan, votes: list[ProblemVote]) -> VotePlan:
+def fixed_budget_plan(plan: VotePlan, tally: VoteTally) -> VotePlan:
     """The plain-majority baseline at the adaptive run's mean budget (rounded, at least 1)."""
-    n = max(1, round(sum(v.samples for v in votes) / max(1, len(votes))))
+    n = max(1, round(tally.total_samples / max(1, tally.problems)))
     return replace(plan, rule=make_rule("fixed", n, n), schedule=(n,))
 
 
 @task(name="report-vote")
 def report_vote(
-    votes: list[ProblemVote],
+    tally: VoteTally,
     stats: list[SampleStats],
-    baseline: list[ProblemVote] | None,
+    baseline: VoteTally | None,
     plan: VotePlan,
     dataset: str,
     wall_s: float,
@@ -93,19 +103,20 @@ def report_vote(
         "rule": plan.rule.name,
         "threshold": plan.rule.threshold,
         "max_samples": plan.rule.max_samples,
-        **summarise_votes(votes),
+        **tally.summary(),
         "generated": total.generated,
         "cached": total.cached,
         "truncated": total.truncated,
         "wall_s": round(wall_s, 3),
     }
     if baseline is not None:
-        base = summarise_votes(baseline)
-        summary["fixed_n_at_same_budget"] = {"n": baseline[0].samples if baseline else 0, "accuracy": base["accuracy"]}
+        base = baseline.summary()
+        n = max(baseline.samples, default=0)  # every problem drew the same n
+        summary["fixed_n_at_same_budget"] = {"n": n, "accuracy": base["accuracy"]}
     create_table_artifact(
         key="vote-problems",
         description="Adaptive vote per problem",
-        table=[{k: v for k, v in asdict(v).items() if k != "answers"} for v in votes[:1000]],
+        table=[{k: v for k, v in asdict(v).items() if k != "answers"} for v in tally.rows],
     )
     lines = [f"# vote: {dataset}", "", "| metric | value |", "| --- | --- |"]
     lines += [f"| {k} | {v} |" for k, v in summary.items()]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import statistics
 from pathlib import Path
 
 import pytest
@@ -43,6 +44,34 @@ def test_adaptive_vote_stops_early_and_reruns_from_cache(tmp_path: Path) -> None
     assert second["generated"] == 0
     for key in ("accuracy", "mean_samples", "completion_tokens"):
         assert second[key] == first[key]
+
+
+def test_report_and_table_come_from_chunk_tallies_in_input_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run keeps no per-problem list: its figures are its votes tallied per chunk, and its table holds
+    the input's first rows in order, however the chunks finished."""
+    from prefect.artifacts import Artifact
+
+    cfg, dataset = replay_setup(tmp_path)
+    db = f"sqlite:///{tmp_path / 'c.db'}"
+    kw = dict(dataset=dataset, models=["qwen4b"], max_samples=16, db=db, config=cfg, chunk_size=4, baseline=False)
+    summary = asyncio.run(vote_flow(**kw))
+    table = json.loads(Artifact.get("vote-problems").data)
+    ids = [str(json.loads(line)["id"]) for line in Path(dataset).read_text().splitlines()]
+    assert [str(row["problem_id"]) for row in table] == ids  # all 30 (< 1,000), in input order
+    samples = [row["samples"] for row in table]
+    graded = [row for row in table if row["correct"] is not None]
+    assert summary["problems"] == 30 and summary["graded"] == len(graded)
+    assert summary["accuracy"] == round(sum(row["correct"] for row in graded) / len(graded), 4)
+    assert summary["mean_samples"] == round(statistics.fmean(samples), 3)
+    assert summary["median_samples"] == statistics.median(samples)
+    assert summary["no_answer"] == sum(row["answer"] is None for row in table)
+    assert summary["completion_tokens"] == sum(row["completion_tokens"] for row in table)
+
+    monkeypatch.setattr("flows.vote_flow.TABLE_ROWS", 10)  # rows from the first three chunks of four only
+    again = asyncio.run(vote_flow(**kw))  # the same votes, from the cache
+    assert again["generated"] == 0 and json.loads(Artifact.get("vote-problems").data) == table[:10]
 
 
 def test_weighted_mixture_draws_from_each_model_by_weight(tmp_path: Path) -> None:
