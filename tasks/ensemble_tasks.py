@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.events import emit_event
 
@@ -20,6 +19,7 @@ from tasks.algorithms.ensemble_weights import EnsembleSolution, solve_ensemble
 from tasks.algorithms.options import ANSWER_KEYS, match_named_files, name_order, parse_named_files
 from tasks.algorithms.replay_files import ReplayProblem, load_replay
 from tasks.algorithms.simulation import simulate
+from tasks.chorus_task import chorus_task
 from tasks.retry import is_transient
 from tasks.services.sampling import SamplingJob, sample_problems
 from tasks.services.session import open_backend
@@ -39,7 +39,7 @@ def models_in_name_order(
     return permute(replay), permute(models), permute(lower), permute(upper)
 
 
-@task(name="load-replay-models")
+@chorus_task(name="load-replay-models")
 def load_replay_models(
     items: list[str], order: list[str] | None = None, flag: str = "--replay"
 ) -> tuple[list[str], list[list[ReplayProblem]]]:
@@ -56,13 +56,13 @@ def load_replay_models(
     return list(named), [load_replay(p) for p in named.values()]
 
 
-@task(name="load-test-models")
+@chorus_task(name="load-test-models")
 def load_test_models(trained: list[str], items: list[str]) -> list[list[ReplayProblem]]:
     """Transfer files matched to the trained models by name, in the trained models' order."""
     return [load_replay(p) for _, p in match_named_files(trained, items, "--test")]
 
 
-@task(name="cached-distributions", retries=3, retry_delay_seconds=[2, 8, 30], retry_condition_fn=is_transient)
+@chorus_task(name="cached-distributions", retries=3, retry_delay_seconds=[2, 8, 30], retry_condition_fn=is_transient)
 async def cached_distributions(
     job: SamplingJob, problems: list[Problem], n: int, db_url: str, kind: AnswerKind
 ) -> list[ReplayProblem]:
@@ -81,7 +81,7 @@ async def cached_distributions(
     ]
 
 
-@task(name="answer-distributions")
+@chorus_task(name="answer-distributions")
 def distributions(models: list[list[ReplayProblem]], keys: str) -> EnsembleData:
     if keys not in ANSWER_KEYS:
         raise ChorusError(f"--keys {keys}: choose raw or canonical")
@@ -91,7 +91,7 @@ def distributions(models: list[list[ReplayProblem]], keys: str) -> EnsembleData:
     return data
 
 
-@task(name="solve-weights")
+@chorus_task(name="solve-weights")
 def solve_weights(data: EnsembleData, ids: list[str], solve_kwargs: dict[str, Any]) -> EnsembleSolution:
     train = data.subset(ids)
     kwargs = dict(solve_kwargs)
@@ -100,7 +100,7 @@ def solve_weights(data: EnsembleData, ids: list[str], solve_kwargs: dict[str, An
     return solve_ensemble(train.probs, **kwargs)
 
 
-@task(name="evaluate-ensemble")
+@chorus_task(name="evaluate-ensemble")
 def evaluate(
     data: EnsembleData, names: list[str], weights: np.ndarray, train: list[str], test: list[str], ties: str
 ) -> dict[str, dict[str, float]]:
@@ -116,7 +116,7 @@ def evaluate(
     return report
 
 
-@task(name="cross-validate")
+@chorus_task(name="cross-validate")
 def k_fold_report(
     data: EnsembleData, names: list[str], folds: int, seed: int, ties: str, solve_kwargs: dict[str, Any]
 ) -> dict[str, dict[str, float]]:
@@ -127,7 +127,7 @@ def k_fold_report(
     }
 
 
-@task(name="finite-n-mixture")
+@chorus_task(name="finite-n-mixture")
 def finite_n(
     models: list[list[ReplayProblem]],
     weights: list[float],
@@ -171,7 +171,7 @@ def split(data: EnsembleData, train_frac: float | None, seed: int) -> tuple[list
     return split_ids(ids, train_frac, seed)
 
 
-@task(name="report-ensemble")
+@chorus_task(name="report-ensemble")
 def report_ensemble(
     db_url: str,
     name: str,

@@ -10,13 +10,13 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
-from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.states import Failed, State
 
 from storage.errors import ChorusError
 from tasks.algorithms.datasets import Problem
 from tasks.algorithms.judging import Outcome, select_best
+from tasks.chorus_task import chorus_task
 from tasks.retry import is_transient
 from tasks.services import progress_events as progress
 from tasks.services.fusing import (
@@ -67,13 +67,13 @@ class ChunkState:
         return [p for p in self.problems if p.id not in self.failed]
 
 
-@task(name="plan-fusion")
+@chorus_task(name="plan-fusion")
 def plan_fusion(samplers: list[str], n: int, fusor: str, **options: Any) -> FusionPlan:
     """Every model resolved and every choice validated (see `build_fusion_plan`)."""
     return build_fusion_plan(samplers, n, fusor, **options)
 
 
-@task(name="sample-candidates", task_run_name="candidates [{problems[0].id}..] x{plan.n}", **RETRY)
+@chorus_task(name="sample-candidates", task_run_name="candidates [{problems[0].id}..] x{plan.n}", **RETRY)
 async def sample_candidates(plan: FusionPlan, problems: list[Problem], db_url: str) -> ChunkState:
     """n samples of each sampler per problem (cached); a problem any sampler failed on is skipped."""
     state = ChunkState(list(problems))
@@ -95,7 +95,7 @@ async def sample_candidates(plan: FusionPlan, problems: list[Problem], db_url: s
     return state
 
 
-@task(name="fuse-candidates", task_run_name="fuse [{state.problems[0].id}..]", **RETRY)
+@chorus_task(name="fuse-candidates", task_run_name="fuse [{state.problems[0].id}..]", **RETRY)
 async def fuse_candidates(plan: FusionPlan, state: ChunkState, db_url: str) -> ChunkState:
     async with open_backend(plan.fusor.spec, db_url) as (cache, backend):
         fused, stats = await fuse(plan, [(p, state.candidates[p.id]) for p in state.live()], cache, backend)
@@ -104,7 +104,7 @@ async def fuse_candidates(plan: FusionPlan, state: ChunkState, db_url: str) -> C
     return state
 
 
-@task(name="select-best-of-n", task_run_name="select {plan.select} [{state.problems[0].id}..]", **RETRY)
+@chorus_task(name="select-best-of-n", task_run_name="select {plan.select} [{state.problems[0].id}..]", **RETRY)
 async def select_candidates(plan: FusionPlan, state: ChunkState, db_url: str) -> ChunkState:
     """Score every candidate (judge 1-10, reward model, or majority vote counts) and keep the top one."""
     live = state.live()
@@ -136,7 +136,7 @@ async def select_candidates(plan: FusionPlan, state: ChunkState, db_url: str) ->
     return state
 
 
-@task(name="compare-answers", task_run_name="compare [{state.problems[0].id}..]", **RETRY)
+@chorus_task(name="compare-answers", task_run_name="compare [{state.problems[0].id}..]", **RETRY)
 async def compare_answers(plan: FusionPlan, state: ChunkState, db_url: str) -> ChunkState:
     """Pairwise judge, both orders: fusion against Best-of-N and against a single sample (sample 0)."""
     if not plan.compare or plan.judge is None:
@@ -155,7 +155,7 @@ async def compare_answers(plan: FusionPlan, state: ChunkState, db_url: str) -> C
     return state
 
 
-@task(name="report-fuse")
+@chorus_task(name="report-fuse")
 def report_fuse(plan: FusionPlan, states: list[ChunkState], dataset: str, wall_s: float) -> dict[str, object]:
     """Per-problem table and markdown summary artifacts; the summary names every model and count."""
     rows = fuse_rows(plan, states)
@@ -178,7 +178,7 @@ def report_fuse(plan: FusionPlan, states: list[ChunkState], dataset: str, wall_s
     return summary
 
 
-@task(name="write-distill")
+@chorus_task(name="write-distill")
 def write_distill(plan: FusionPlan, states: list[ChunkState], out_dir: str, wall_s: float) -> dict[str, object]:
     """fusion.jsonl, best_of_n.jsonl and provenance.json, written atomically once every prompt is done."""
     try:

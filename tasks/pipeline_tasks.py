@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from prefect import task
 from prefect.artifacts import create_markdown_artifact
 
+from tasks.chorus_task import chorus_task
 
-@task(name="report-pipeline")
+
+@chorus_task(name="report-pipeline")
 def report_pipeline(
     dataset: str,
     models: list[str],

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from prefect import task
 from prefect.artifacts import create_table_artifact
 
 from tasks.algorithms.datasets import Problem
+from tasks.chorus_task import chorus_task
 from tasks.retry import is_transient
 from tasks.services import progress_events as progress
 from tasks.services.sampling import SampleStats, SamplingJob, sample_problems
 from tasks.services.session import open_backend
 
 
-@task(
+@chorus_task(
     name="sample-chunk",
     task_run_name="sample {job.spec.name} [{problems[0].id}..] x{n}",
     retries=3,
@@ -30,7 +30,7 @@ async def sample_chunk(job: SamplingJob, problems: list[Problem], n: int, db_url
     return stats
 
 
-@task(name="summarise-sampling")
+@chorus_task(name="summarise-sampling")
 def summarise(stats: list[SampleStats], model: str, dataset: str, wall_s: float) -> dict[str, object]:
     total = SampleStats()
     for s in stats:

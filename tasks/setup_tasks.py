@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
 
-from prefect import get_run_logger, task
+from prefect import get_run_logger
 
 from storage.cache import GenerationCache
 from storage.engine import shared_engine
@@ -17,32 +17,33 @@ from tasks.backends.factory import endpoint_health, model_fingerprint, server_sl
 from tasks.backends.local_server import local_model_servers
 from tasks.backends.registry import load_registry, resolve
 from tasks.backends.spec import ModelSpec
+from tasks.chorus_task import chorus_task
 from tasks.retry import is_transient
 from tasks.services import progress_events
 from tasks.services.concurrency import in_flight_for_slots
 from tasks.services.sampling import SamplingJob
 
 
-@task(name="load-dataset")
+@chorus_task(name="load-dataset")
 def load_problems(dataset: str, limit: int | None = None) -> list[Problem]:
     problems = load_dataset(dataset, limit)
     get_run_logger().info("%d problems from %s", len(problems), dataset)
     return problems
 
 
-@task(name="resolve-model")
+@chorus_task(name="resolve-model")
 def resolve_model(model: str, config: str | None) -> ModelSpec:
     return resolve(load_registry(config), model)
 
 
-@task(name="open-cache")
+@chorus_task(name="open-cache")
 def open_cache(db_url: str) -> str:
     """Create or upgrade the cache schema before any sampling starts; returns the URL."""
     shared_engine(db_url)
     return db_url
 
 
-@task(name="plan-sampling")
+@chorus_task(name="plan-sampling")
 def plan_sampling(
     spec: ModelSpec, max_tokens: int | None, temperature: float | None, top_p: float | None
 ) -> SamplingJob:
@@ -51,7 +52,7 @@ def plan_sampling(
     return SamplingJob(spec, model_fingerprint(spec), params)
 
 
-@task(name="register-job")
+@chorus_task(name="register-job")
 def register_job(job: SamplingJob, db_url: str) -> None:
     """Record the model and parameters behind the cache keys, for `chorus cache stats` and provenance."""
     spec = job.spec
@@ -63,7 +64,7 @@ def register_job(job: SamplingJob, db_url: str) -> None:
     )
 
 
-@task(name="check-endpoint", retries=2, retry_delay_seconds=3, retry_condition_fn=is_transient)
+@chorus_task(name="check-endpoint", retries=2, retry_delay_seconds=3, retry_condition_fn=is_transient)
 async def check_endpoint(spec: ModelSpec) -> str:
     """Fail fast, with the reason, when the model server cannot be reached."""
     health = await endpoint_health(spec)
@@ -72,7 +73,7 @@ async def check_endpoint(spec: ModelSpec) -> str:
     return health.detail
 
 
-@task(name="fit-in-flight")
+@chorus_task(name="fit-in-flight")
 async def fit_in_flight(spec: ModelSpec) -> ModelSpec:
     """The spec with `max_concurrency` (the user's cap) lowered to the servers' decode slots plus a
     margin, when the servers report their slots (see `in_flight_for_slots`)."""

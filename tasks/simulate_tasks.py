@@ -8,7 +8,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from prefect import task
 from prefect.artifacts import create_markdown_artifact
 
 from storage.errors import ChorusError
@@ -16,9 +15,10 @@ from tasks.algorithms.options import ANSWER_KEYS, name_order, parse_named_files
 from tasks.algorithms.replay_files import ReplayProblem, load_replay
 from tasks.algorithms.simulation import SimulationResult, simulate
 from tasks.algorithms.stopping import setting_label
+from tasks.chorus_task import chorus_task
 
 
-@task(name="load-replays")
+@chorus_task(name="load-replays")
 def load_replays(
     items: list[str], weights: list[float] | None
 ) -> tuple[list[str], list[list[ReplayProblem]], list[float] | None]:
@@ -35,7 +35,7 @@ def load_replays(
     return names, models, None if weights is None else [weights[i] for i in order]
 
 
-@task(name="run-simulation")
+@chorus_task(name="run-simulation")
 def run_simulation(
     names: list[str],
     models: list[list[ReplayProblem]],
@@ -112,7 +112,7 @@ def plot_curves(result: SimulationResult, title: str) -> bytes:
     return buf.getvalue()
 
 
-@task(name="report-simulation")
+@chorus_task(name="report-simulation")
 def report_simulation(result: SimulationResult, plot: str | None, chart: bool = True) -> dict[str, Any]:
     """The table artifact, with the plot when one is wanted (drawing it costs ~1 s of matplotlib)."""
     title = " + ".join(result.models)

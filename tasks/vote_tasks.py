@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import asdict, replace
 
-from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from storage.engine import shared_engine
@@ -13,6 +12,7 @@ from tasks.algorithms.answers import AnswerKind, kind_for_dataset
 from tasks.algorithms.datasets import Problem
 from tasks.algorithms.stopping import make_rule
 from tasks.algorithms.vote_tally import VoteTally
+from tasks.chorus_task import chorus_task
 from tasks.retry import is_transient
 from tasks.services.sampling import SampleStats, SamplingJob
 from tasks.services.session import open_backends
@@ -21,7 +21,7 @@ from tasks.services.voting import VotePlan, vote_problems
 TABLE_ROWS = 1000  # per-problem rows in the run's table artifact (the first problems of the input)
 
 
-@task(name="ensemble-models")
+@chorus_task(name="ensemble-models")
 def ensemble_models(ensemble: str, db_url: str) -> list[str]:
     """`NAME=WEIGHT` entries of weights saved by the `ensemble` flow (the newest under that name)."""
     from storage.ensembles import load_ensemble
@@ -30,7 +30,7 @@ def ensemble_models(ensemble: str, db_url: str) -> list[str]:
     return [f"{m}={w}" for m, w in zip(saved.models, saved.weights, strict=True)]
 
 
-@task(name="plan-vote")
+@chorus_task(name="plan-vote")
 def plan_vote(
     jobs: list[SamplingJob],
     weights: list[float],
@@ -56,7 +56,7 @@ def plan_vote(
     )
 
 
-@task(
+@chorus_task(
     name="vote-chunk",
     task_run_name="vote [{problems[0].id}..]",
     retries=3,
@@ -84,7 +84,7 @@ def fixed_budget_plan(plan: VotePlan, tally: VoteTally) -> VotePlan:
     return replace(plan, rule=make_rule("fixed", n, n), schedule=(n,))
 
 
-@task(name="report-vote")
+@chorus_task(name="report-vote")
 def report_vote(
     tally: VoteTally,
     stats: list[SampleStats],

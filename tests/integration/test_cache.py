@@ -124,3 +124,37 @@ def test_write_behind_bounds_the_delay_and_batches(tmp_path: Path) -> None:
         return seen
 
     assert asyncio.run(run()) == [0, 1, 4, 5]
+
+
+def test_sqlite_rows_are_stored_as_sqlalchemy_stores_them_with_one_statement_text(tmp_path: Path) -> None:
+    """SQLite writes are one executemany of a one-row statement (a multi-row statement per batch size kept
+    one prepared statement per size: the cache grew by ~50 MB per connection), stored byte for byte as
+    SQLAlchemy's own insert stores them."""
+    from sqlalchemy import event
+    from sqlalchemy.dialects.sqlite import insert
+
+    from storage.models import GenerationRow
+
+    ours = open_engine(f"sqlite:///{tmp_path / 'ours.db'}")
+    statements: list[str] = []
+    event.listen(ours, "before_cursor_execute", lambda _c, _cur, sql, *_: statements.append(sql))
+    cache = GenerationCache(ours)
+    gens = [gen(i, prompt=f"p{i % 7}", text_=f"t{i} ünïcode") for i in range(320)]
+    written = 0
+    for start, stop in [(0, 1), (1, 8), (8, 300), (300, 320)]:  # batches of four sizes
+        written += cache.put(gens[start:stop])
+    assert written == 320 and cache.put(gens[5:40]) == 0  # an ignored row is not counted
+    inserts = {s for s in statements if "generations" in s and s.lstrip().upper().startswith("INSERT")}
+    assert len(inserts) == 1
+
+    reference = open_engine(f"sqlite:///{tmp_path / 'reference.db'}")
+    names = [c.name for c in GenerationRow.__table__.columns if c.name != "id"]
+    raw = text(f"SELECT {', '.join(names)} FROM generations ORDER BY id")
+    with ours.connect() as conn:
+        stored = conn.execute(raw).all()
+        typed = [dict(r._mapping) for r in conn.execute(GenerationRow.__table__.select().order_by(GenerationRow.id))]
+    with reference.begin() as conn:  # the same values, read back as Python objects, through SQLAlchemy's insert
+        conn.execute(insert(GenerationRow), [{n: row[n] for n in names} for row in typed])
+    with reference.connect() as conn:
+        assert conn.execute(raw).all() == stored
+    assert isinstance(stored[0][-1], str) and stored[0][4] == "t0 ünïcode"  # created_at as SQLAlchemy's text
