@@ -180,7 +180,8 @@ async def sample_problems(
         prompt, prompt_hash = prompts[problem.id]
         have = {i: g for i, g in found[prompt_hash].items() if i < n}
         missing = [i for i in range(n) if i not in have]
-        for request in requests_for(job, backend, problem, prompt, prompt_hash, missing):
+
+        async def send(request: GenerationRequest) -> None:
             async with limiter, generation_slot(job.spec.global_limit):
                 completions = await backend.generate(request)
             fresh = generations(job, prompt_hash, request, completions)
@@ -188,6 +189,11 @@ async def sample_problems(
             for g in fresh:
                 have[g.sample_index] = g
             stats.generated += len(fresh)
+
+        # A problem's requests (one per sample where the server ignores n) queue together, so the server
+        # gets one prompt's samples back to back: llama.cpp reuses the previous request's KV prefix and
+        # skips that prompt's prefill. Sent one after another they interleaved with every other problem's.
+        await asyncio.gather(*(send(r) for r in requests_for(job, backend, problem, prompt, prompt_hash, missing)))
         stats.cached += n - len(missing)
         gens = [have[i] for i in range(n)]
         stats.count_outputs(gens)
