@@ -18,7 +18,12 @@ def canonical_json(value: Any) -> str:
 
 def content_hash(value: Any) -> str:
     """Hex SHA-256 of the canonical JSON of `value`."""
-    return hashlib.sha256(canonical_json(value).encode("utf-8")).hexdigest()
+    return json_hash(canonical_json(value))
+
+
+def json_hash(canonical: str) -> str:
+    """Hex SHA-256 of a canonical JSON text (content_hash of the value it encodes)."""
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 def derive_seed(model_fp: str, prompt_hash: str, params_hash: str, sample_index: int) -> int:

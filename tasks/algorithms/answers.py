@@ -9,6 +9,7 @@ is regex and string work with linear-time patterns; nothing is evaluated.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Literal
 
@@ -246,6 +247,23 @@ def canonicalize(answer: str, kind: AnswerKind = "math") -> str | None:
     """
     if answer is None:
         return None
+    if len(answer) <= MEMO_MAX_CHARS:
+        return _canonicalize_remembered(answer, kind)
+    return _canonicalize(answer, kind)
+
+
+# Votes repeat answers by design (a settled problem is many samples of one answer) and the grader keys
+# every vote and gold answer again: short answers' keys are remembered (at most 16,384 of ≤ 256
+# characters: ≤ 12 MB), long ones computed each time. canonicalize is a pure function of its text.
+MEMO_MAX_CHARS = 256
+
+
+@functools.lru_cache(maxsize=16_384)
+def _canonicalize_remembered(answer: str, kind: AnswerKind) -> str | None:
+    return _canonicalize(answer, kind)
+
+
+def _canonicalize(answer: str, kind: AnswerKind) -> str | None:
     if kind == "choice" and (letter := _choice_letter(answer.strip())) is not None:
         return letter
     s = answer

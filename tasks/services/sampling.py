@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 from storage.cache import Generation, GenerationCache
-from storage.keys import canonical_json, content_hash, derive_seed
+from storage.keys import canonical_json, content_hash, derive_seed, json_hash
 from tasks.algorithms.datasets import Problem
 from tasks.backends.base import Backend, Completion, GenerationRequest, Prompt, SamplingParams
 from tasks.backends.spec import ModelSpec
@@ -113,11 +113,18 @@ class SamplingJob:
         return replace(self, spec=spec)
 
     def prompt(self, problem: Problem) -> tuple[Prompt, str]:
+        prompt, prompt_hash, _ = self.prompt_record(problem)
+        return prompt, prompt_hash
+
+    def prompt_record(self, problem: Problem) -> tuple[Prompt, str, str]:
+        """The prompt, its hash and the canonical JSON the hash is of (what the cache registers), the JSON
+        made once."""
         if problem.messages is not None:
             prompt = self.spec.build_messages_prompt(problem.messages)
         else:
             prompt = self.spec.build_prompt(problem.question)
-        return prompt, content_hash(prompt.as_key())
+        body = canonical_json(prompt.as_key())
+        return prompt, json_hash(body), body
 
 
 def generations(
@@ -167,9 +174,10 @@ async def sample_problems(
     """Samples 0..n-1 of every problem (n per problem id when a mapping), from the cache where
     present, generated otherwise."""
     targets = {p.id: (n if isinstance(n, int) else n[p.id]) for p in problems}
-    prompts = {p.id: job.prompt(p) for p in problems}
+    records = {p.id: job.prompt_record(p) for p in problems}
+    prompts = {pid: (prompt, h) for pid, (prompt, h, _) in records.items()}
     hashes = [h for _, h in prompts.values()]
-    await asyncio.to_thread(cache.register, prompts=[(h, canonical_json(pr.as_key())) for pr, h in prompts.values()])
+    await asyncio.to_thread(cache.register, prompts=[(h, body) for _, h, body in records.values()])
     found = await asyncio.to_thread(cache.get, job.model_fp, job.params_hash, hashes, max(targets.values(), default=0))
     limiter = endpoint_limiter(job.endpoint_group, backend.max_concurrency)
     stats = SampleStats(problems=len(problems), requested=sum(targets.values()))

@@ -20,7 +20,6 @@ from functools import lru_cache
 import numpy as np
 
 from storage.cache import Generation, GenerationCache
-from storage.keys import canonical_json
 from tasks.algorithms.answers import AnswerKind, answer_key, answers_match
 from tasks.algorithms.datasets import Problem
 from tasks.algorithms.stopping import StoppingRule, VoteState, plurality
@@ -193,8 +192,9 @@ async def vote_problems(
     """
     run = _ChunkRun(plan, backends, seed, report_progress, WriteBehind(cache))
     for job, backend in zip(plan.jobs, backends, strict=True):
-        prompts = {p.id: job.prompt(p) for p in problems}
-        keys = [(h, canonical_json(pr.as_key())) for pr, h in prompts.values()]
+        records = {p.id: job.prompt_record(p) for p in problems}
+        prompts = {pid: (prompt, h) for pid, (prompt, h, _) in records.items()}
+        keys = [(h, body) for _, h, body in records.values()]
         await asyncio.to_thread(cache.register, prompts=keys)
         hashes = [h for h, _ in keys]
         run.found.append(

@@ -206,6 +206,22 @@ def test_canonicalize_is_idempotent_and_never_raises(text: str, kind: str) -> No
 
 @settings(max_examples=300, deadline=None)
 @given(any_text, kinds)
+def test_a_remembered_key_is_the_computed_one(text: str, kind: str) -> None:
+    from tasks.algorithms.answers import _canonicalize, _canonicalize_remembered
+
+    first, again = canonicalize(text, kind), canonicalize(text, kind)
+    assert first == again == _canonicalize(text, kind)
+    hits = _canonicalize_remembered.cache_info().hits
+    canonicalize(text, kind)
+    assert _canonicalize_remembered.cache_info().hits == hits + 1  # short answers are remembered...
+    long = "x" * 300 + text
+    canonicalize(long, kind)
+    assert _canonicalize_remembered.cache_info().hits == hits + 1  # ...long ones never stored
+    assert canonicalize(long, kind) == _canonicalize(long, kind)
+
+
+@settings(max_examples=300, deadline=None)
+@given(any_text, kinds)
 def test_extraction_never_raises(text: str, kind: str) -> None:
     raw = extract_answer(text, kind)
     assert raw is None or isinstance(raw, str)
