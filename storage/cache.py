@@ -6,7 +6,7 @@ sample twice and the table still holds it once.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -85,18 +85,10 @@ def _sqlite_insert_or_ignore(conn: Connection, table: Table, rows: list[dict[str
         f"INSERT OR IGNORE INTO {quote(table.name)} ({', '.join(quote(n) for n in names)}) "
         f"VALUES ({', '.join('?' * len(names))})"
     )
-    values = [tuple(row[n] for n in names) for row in rows]
-    converted = [(i, p) for i, p in enumerate(processors) if p is not None]  # created_at: datetime to text
-    if converted:
-        values = [tuple(_converted(v, converted)) for v in values]
+    # created_at is the one column with a processor (datetime to SQLAlchemy's text); the rest pass as they are.
+    steps = list(zip(names, processors, strict=True))
+    values = [tuple(row[n] if p is None else p(row[n]) for n, p in steps) for row in rows]
     return conn.exec_driver_sql(sql, values).rowcount
-
-
-def _converted(value: tuple[object, ...], processors: list[tuple[int, Callable[[object], object]]]) -> list[object]:
-    out = list(value)
-    for i, process in processors:
-        out[i] = process(out[i])
-    return out
 
 
 class GenerationCache:

@@ -96,10 +96,6 @@ class VoteTally:
         }
 
 
-def summarise_votes(votes: list[ProblemVote]) -> dict[str, float | int | None]:
-    return VoteTally.of(votes).summary()
-
-
 def merge_tallies(tallies: list[VoteTally], keep_rows: int) -> VoteTally:
     """The tallies of consecutive chunks, in input order, as one (the first `keep_rows` rows kept)."""
     total = VoteTally()

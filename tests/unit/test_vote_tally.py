@@ -7,7 +7,7 @@ import statistics
 
 import pytest
 
-from tasks.algorithms.vote_tally import ProblemVote, VoteTally, merge_tallies, summarise_votes
+from tasks.algorithms.vote_tally import ProblemVote, VoteTally, merge_tallies
 
 
 def _votes(n: int, seed: int) -> list[ProblemVote]:
@@ -44,7 +44,7 @@ def test_merged_chunk_tallies_report_what_the_whole_list_does(n: int, chunk: int
     chunks = [votes[i : i + chunk] for i in range(0, n, chunk)]
     tallies = [VoteTally.of(c, max(0, keep - i * chunk)) for i, c in enumerate(chunks)]
     merged = merge_tallies(tallies, keep)
-    assert merged.summary() == _expected(votes) == summarise_votes(votes)
+    assert merged.summary() == _expected(votes) == VoteTally.of(votes).summary()
     # the table keeps the input's first rows, in order, without their answer lists
     assert [v.problem_id for v in merged.rows] == [v.problem_id for v in votes[:keep]]
     assert all(v.answers == [] for v in merged.rows)
