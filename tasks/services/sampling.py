@@ -51,13 +51,21 @@ class WriteBehind:
     """Finished generations wait at most `max_wait_s` (or until `max_rows` are pending) and are then
     written in one transaction. Instant backends (replay, a warm cache) write hundreds of rows per
     transaction instead of one each; a slow live backend still has every sample on disk within
-    `max_wait_s` of its arrival, which bounds what a SIGKILL can lose."""
+    `max_wait_s` of its arrival, which bounds what a SIGKILL can lose.
+
+    Prompts to register wait with them and go in the same transaction as the first generations, before
+    them: a chunk's pipelines start on the cache read alone instead of a write of their prompts first."""
 
     def __init__(self, cache: GenerationCache, max_rows: int = 500, max_wait_s: float = 0.25) -> None:
         self.cache, self.max_rows, self.max_wait_s = cache, max_rows, max_wait_s
         self._pending: list[Generation] = []
+        self._prompts: list[tuple[str, str]] = []
         self._timer: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
+
+    def register(self, prompts: list[tuple[str, str]]) -> None:
+        """Record these prompts (hash, canonical JSON) with the next write, or at close."""
+        self._prompts.extend(prompts)
 
     async def add(self, rows: list[Generation]) -> None:
         self._pending.extend(rows)
@@ -74,8 +82,9 @@ class WriteBehind:
     async def flush(self) -> None:
         async with self._lock:
             rows, self._pending = self._pending, []
-            if rows:
-                await asyncio.to_thread(self.cache.put, rows)
+            prompts, self._prompts = self._prompts, []
+            if rows or prompts:
+                await asyncio.to_thread(self.cache.write, prompts=prompts, generations=rows)
 
     async def close(self) -> None:
         if self._timer is not None:
@@ -177,11 +186,11 @@ async def sample_problems(
     records = {p.id: job.prompt_record(p) for p in problems}
     prompts = {pid: (prompt, h) for pid, (prompt, h, _) in records.items()}
     hashes = [h for _, h in prompts.values()]
-    await asyncio.to_thread(cache.register, prompts=[(h, body) for _, h, body in records.values()])
     found = await asyncio.to_thread(cache.get, job.model_fp, job.params_hash, hashes, max(targets.values(), default=0))
     limiter = endpoint_limiter(job.endpoint_group, backend.max_concurrency)
     stats = SampleStats(problems=len(problems), requested=sum(targets.values()))
     writer = WriteBehind(cache)
+    writer.register([(h, body) for _, h, body in records.values()])
 
     async def one(problem: Problem) -> ProblemSamples:
         n = targets[problem.id]

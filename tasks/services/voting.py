@@ -12,14 +12,16 @@ cache.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import hashlib
+import itertools
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 import numpy as np
 
-from storage.cache import Generation, GenerationCache
+from storage.cache import Generation, GenerationCache, RangeRead
 from tasks.algorithms.answers import AnswerKind, answer_key, answers_match
 from tasks.algorithms.datasets import Problem
 from tasks.algorithms.stopping import StoppingRule, VoteState, plurality
@@ -54,8 +56,16 @@ def draw_model(problem_id: str, draw: int, weights: tuple[float, ...]) -> int:
         return 0
     digest = hashlib.sha256(f"{problem_id}|{draw}".encode()).digest()
     u = int.from_bytes(digest[:8], "big") / 2**64
-    cumulative = np.cumsum(np.asarray(weights) / sum(weights))
-    return int(min(np.searchsorted(cumulative, u, side="right"), len(weights) - 1))
+    return min(bisect.bisect_right(_cumulative(weights), u), len(weights) - 1)
+
+
+@lru_cache(maxsize=256)
+def _cumulative(weights: tuple[float, ...]) -> tuple[float, ...]:
+    """Running sums of the normalised weights, added left to right as numpy's cumsum does (the model
+    choices, and so the cache keys of earlier runs, stay the same). numpy per draw was 10 % of a
+    10,000-problem replay vote."""
+    total = sum(weights)
+    return tuple(itertools.accumulate(w / total for w in weights))
 
 
 @lru_cache(maxsize=65_536)
@@ -74,8 +84,9 @@ def decide_by_counts(rule: StoppingRule, ranked_counts: tuple[int, ...], n: int)
 
 class _ProblemPipeline:
     """One problem's vote: its next batch goes out the moment the previous one lands and the rule says
-    continue, independently of every other problem (no round barrier). Its prompts were registered and
-    its cached generations read once for the whole chunk; what it draws stays in memory."""
+    continue, independently of every other problem (no round barrier). Its cached generations were read
+    once for the whole chunk (its prompts are registered with the chunk's first write); what it draws
+    stays in memory."""
 
     def __init__(self, run: _ChunkRun, problem: Problem) -> None:
         self.run, self.problem = run, problem
@@ -191,17 +202,15 @@ async def vote_problems(
     finishes, is reported to `progress_events` (off for the fixed-N baseline).
     """
     run = _ChunkRun(plan, backends, seed, report_progress, WriteBehind(cache))
+    reads = []
     for job, backend in zip(plan.jobs, backends, strict=True):
         records = {p.id: job.prompt_record(p) for p in problems}
-        prompts = {pid: (prompt, h) for pid, (prompt, h, _) in records.items()}
-        keys = [(h, body) for _, h, body in records.values()]
-        await asyncio.to_thread(cache.register, prompts=keys)
-        hashes = [h for h, _ in keys]
-        run.found.append(
-            await asyncio.to_thread(cache.get, job.model_fp, job.params_hash, hashes, plan.rule.max_samples)
-        )
-        run.prompts.append(prompts)
+        run.prompts.append({pid: (prompt, h) for pid, (prompt, h, _) in records.items()})
+        run.writer.register([(h, body) for _, h, body in records.values()])
+        hashes = tuple(h for _, h, _ in records.values())
+        reads.append(RangeRead(job.model_fp, job.params_hash, hashes, 0, plan.rule.max_samples))
         run.budgets.append(endpoint_budget(job.endpoint_group, backend.max_concurrency))
+    run.found = await asyncio.to_thread(cache.get_ranges, reads)  # every model's, on one connection
     try:
         async with asyncio.TaskGroup() as group:
             running = [group.create_task(_ProblemPipeline(run, p).vote()) for p in problems]

@@ -158,3 +158,50 @@ def test_sqlite_rows_are_stored_as_sqlalchemy_stores_them_with_one_statement_tex
     with reference.connect() as conn:
         assert conn.execute(raw).all() == stored
     assert isinstance(stored[0][-1], str) and stored[0][4] == "t0 ünïcode"  # created_at as SQLAlchemy's text
+
+
+def test_write_behind_registers_prompts_with_the_first_write(tmp_path: Path) -> None:
+    """A chunk's prompts wait for its first generations and go in the same transaction, before them; with
+    nothing generated they are written at close."""
+    import asyncio
+
+    from tasks.services.sampling import WriteBehind
+
+    cache = GenerationCache(open_engine(f"sqlite:///{tmp_path / 'wb.db'}"))
+
+    def prompts() -> int:
+        return cache.stats().prompts
+
+    async def run() -> list[int]:
+        seen = []
+        writer = WriteBehind(cache, max_rows=2, max_wait_s=30)
+        writer.register([("p", '{"text":"p"}'), ("q", '{"text":"q"}')])
+        seen.append(prompts())  # queued, not written
+        await writer.add([gen(0), gen(1)])
+        seen += [prompts(), cache.stats().generations]  # both in the first write
+        idle = WriteBehind(cache)
+        idle.register([("r", '{"text":"r"}')])
+        await idle.close()
+        seen.append(prompts())
+        return seen
+
+    assert asyncio.run(run()) == [0, 2, 2, 3]
+
+
+def test_sqlite_writers_in_one_process_queue_instead_of_polling(tmp_path: Path) -> None:
+    """Threads of one process writing one SQLite file take turns on a lock: with SQLite's busy handler
+    switched off, none of them finds the file locked (its handler would have slept and polled)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sqlalchemy import event
+
+    engine = open_engine(f"sqlite:///{tmp_path / 'busy.db'}")
+    event.listen(engine, "connect", lambda conn, _record: conn.execute("PRAGMA busy_timeout=0"))
+    engine.dispose()  # reconnect with the listener in place
+
+    def write(worker: int) -> int:
+        cache = GenerationCache(engine)  # a cache per chunk, as the flows make them, on one engine
+        return sum(cache.put([gen(worker * 10_000 + b * 100 + i) for i in range(100)]) for b in range(15))
+
+    with ThreadPoolExecutor(6) as pool:
+        assert sum(pool.map(write, range(6))) == 6 * 15 * 100
