@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-from typing import Annotated, Any
+from collections.abc import Coroutine
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -163,6 +165,22 @@ class _ConsoleErrorFilter:
         # Shutdown chatter of Prefect's event worker ("Still processing items: N items remaining...").
         shutdown_noise = "Still processing items" in message
         return not (isinstance(exc, ChorusError) or duplicate or shutdown_noise)
+
+
+T = TypeVar("T")
+
+
+def run_async_flow(call: Coroutine[Any, Any, T]) -> T:
+    """`asyncio.run(call)` with one Prefect sync client held for the whole run.
+
+    Prefect gives an async flow an async client only, so every sync task inside it (the flows' setup and
+    report steps) opened and closed a client of its own, an SSL context each: ~50 ms a task, ~0.6 s of a
+    12-task vote (bench/RESULTS.md, issue 11 §3). A held SyncClientContext is what such a task looks
+    for first."""
+    from prefect.context import SyncClientContext
+
+    with SyncClientContext.get_or_create():
+        return asyncio.run(call)
 
 
 def quiet_prefect_console() -> None:

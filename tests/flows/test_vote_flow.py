@@ -147,3 +147,30 @@ def test_gain_rule_in_a_live_vote(tmp_path: Path) -> None:
     # a stricter T never stops sooner: the same cached draws, a later stop
     assert 1 <= loose["mean_samples"] < strict["mean_samples"] <= 40
     assert strict["generated"] < strict["mean_samples"] * 30  # the loose run's draws came from the cache
+
+
+def test_the_cli_runner_gives_the_flows_sync_tasks_one_prefect_client(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An async flow holds only an async Prefect client, so each of its sync tasks (plans, cache set-up,
+    the report) opened a sync client of its own, ~50 ms each. The CLI's runner holds one for the run."""
+    from prefect.client.orchestration import SyncPrefectClient
+
+    from chorus.cli_common import run_async_flow
+
+    opened: list[int] = []
+    original = SyncPrefectClient.__init__
+
+    def counting(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        opened.append(1)
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(SyncPrefectClient, "__init__", counting)
+    cfg, dataset = replay_setup(tmp_path)
+    kw = dict(dataset=dataset, models=["qwen4b"], max_samples=8, config=cfg, baseline=False)
+    asyncio.run(vote_flow(**kw, db=f"sqlite:///{tmp_path / 'a.db'}"))
+    bare = len(opened)
+    opened.clear()
+    summary = run_async_flow(vote_flow(**kw, db=f"sqlite:///{tmp_path / 'b.db'}"))
+    assert summary["problems"] == 30
+    assert bare >= 6 and len(opened) == 1  # one per sync task (load, resolve, plan, cache, register, report)
