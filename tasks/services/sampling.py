@@ -135,6 +135,12 @@ class SamplingJob:
         body = canonical_json(prompt.as_key())
         return prompt, json_hash(body), body
 
+    def prompts_for(self, problems: list[Problem]) -> tuple[dict[str, tuple[Prompt, str]], list[tuple[str, str]]]:
+        """Each problem's (prompt, hash) by id, and the (hash, canonical JSON) rows the cache registers."""
+        records = [self.prompt_record(p) for p in problems]
+        prompts = {p.id: (prompt, h) for p, (prompt, h, _) in zip(problems, records, strict=True)}
+        return prompts, [(h, body) for _, h, body in records]
+
 
 def generations(
     job: SamplingJob, prompt_hash: str, request: GenerationRequest, completions: list[Completion]
@@ -183,14 +189,13 @@ async def sample_problems(
     """Samples 0..n-1 of every problem (n per problem id when a mapping), from the cache where
     present, generated otherwise."""
     targets = {p.id: (n if isinstance(n, int) else n[p.id]) for p in problems}
-    records = {p.id: job.prompt_record(p) for p in problems}
-    prompts = {pid: (prompt, h) for pid, (prompt, h, _) in records.items()}
+    prompts, keys = job.prompts_for(problems)
     hashes = [h for _, h in prompts.values()]
     found = await asyncio.to_thread(cache.get, job.model_fp, job.params_hash, hashes, max(targets.values(), default=0))
     limiter = endpoint_limiter(job.endpoint_group, backend.max_concurrency)
     stats = SampleStats(problems=len(problems), requested=sum(targets.values()))
     writer = WriteBehind(cache)
-    writer.register([(h, body) for _, h, body in records.values()])
+    writer.register(keys)
 
     async def one(problem: Problem) -> ProblemSamples:
         n = targets[problem.id]

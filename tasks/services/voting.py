@@ -204,10 +204,10 @@ async def vote_problems(
     run = _ChunkRun(plan, backends, seed, report_progress, WriteBehind(cache))
     reads = []
     for job, backend in zip(plan.jobs, backends, strict=True):
-        records = {p.id: job.prompt_record(p) for p in problems}
-        run.prompts.append({pid: (prompt, h) for pid, (prompt, h, _) in records.items()})
-        run.writer.register([(h, body) for _, h, body in records.values()])
-        hashes = tuple(h for _, h, _ in records.values())
+        prompts, keys = job.prompts_for(problems)
+        run.prompts.append(prompts)
+        run.writer.register(keys)
+        hashes = tuple(h for _, h in prompts.values())
         reads.append(RangeRead(job.model_fp, job.params_hash, hashes, 0, plan.rule.max_samples))
         run.budgets.append(endpoint_budget(job.endpoint_group, backend.max_concurrency))
     run.found = await asyncio.to_thread(cache.get_ranges, reads)  # every model's, on one connection
