@@ -174,3 +174,18 @@ def test_the_cli_runner_gives_the_flows_sync_tasks_one_prefect_client(
     summary = run_async_flow(vote_flow(**kw, db=f"sqlite:///{tmp_path / 'b.db'}"))
     assert summary["problems"] == 30
     assert bare >= 6 and len(opened) == 1  # one per sync task (load, resolve, plan, cache, register, report)
+
+
+def test_the_cli_runner_runs_a_flow_under_the_policy() -> None:
+    import gc
+
+    from chorus.cli_common import run_async_flow
+    from chorus.gc_policy import FLOW_THRESHOLDS
+
+    async def flow_body() -> tuple[int, ...]:
+        await asyncio.sleep(0)
+        return gc.get_threshold()
+
+    before = gc.get_threshold()
+    assert run_async_flow(flow_body()) == FLOW_THRESHOLDS
+    assert gc.get_threshold() == before
