@@ -39,8 +39,19 @@ def main() -> None:
     for b in range(args.batches):
         n = rng.randint(1, 500) if args.sizes == "random" else 250
         rows = [
-            Generation("m" * 64, f"{(written + j) // 6:064d}", "p" * 64, (written + j) % 6, "\\boxed{3}", None, 0, 100,
-                       "stop", 0.0, 1)
+            Generation(
+                "m" * 64,
+                f"{(written + j) // 6:064d}",
+                "p" * 64,
+                (written + j) % 6,
+                "\\boxed{3}",
+                None,
+                0,
+                100,
+                "stop",
+                0.0,
+                1,
+            )
             for j in range(n)
         ]
         written += cache.put(rows)
