@@ -20,16 +20,8 @@ from flows.parameters import (
     ModelName,
 )
 from storage.settings import database_url
-from tasks.algorithms.datasets import Problem, chunked
-from tasks.fusion_tasks import (
-    ChunkState,
-    finish,
-    fuse_candidates,
-    plan_fusion,
-    sample_candidates,
-    select_candidates,
-    write_distill,
-)
+from tasks.algorithms.datasets import chunked
+from tasks.fusion_tasks import finish, fuse_chunk, plan_fusion, write_distill
 from tasks.services.concurrency import bounded_gather, chunks_in_flight
 from tasks.setup_tasks import load_problems, open_cache, register_job, serving
 
@@ -75,11 +67,8 @@ async def distill_flow(
     async with serving(plan.specs()) as ready:
         plan = plan.with_specs(ready)
 
-        async def run(chunk: list[Problem]) -> ChunkState:
-            state = await sample_candidates(plan, chunk, db_url)
-            state = await fuse_candidates(plan, state, db_url)
-            return await select_candidates(plan, state, db_url)
-
         in_flight = chunks_in_flight(max(s.max_concurrency for s in ready), chunk_size)
-        states = await bounded_gather((run(c) for c in chunked(problems, chunk_size)), in_flight)
+        states = await bounded_gather(
+            (fuse_chunk(plan, c, db_url, "distill") for c in chunked(problems, chunk_size)), in_flight
+        )
     return finish(write_distill(plan, states, out, time.perf_counter() - started))

@@ -22,17 +22,8 @@ from flows.parameters import (
     TopP,
 )
 from storage.settings import database_url
-from tasks.algorithms.datasets import Problem, chunked
-from tasks.fusion_tasks import (
-    ChunkState,
-    compare_answers,
-    finish,
-    fuse_candidates,
-    plan_fusion,
-    report_fuse,
-    sample_candidates,
-    select_candidates,
-)
+from tasks.algorithms.datasets import chunked
+from tasks.fusion_tasks import finish, fuse_chunk, plan_fusion, report_fuse
 from tasks.services.concurrency import bounded_gather, chunks_in_flight
 from tasks.setup_tasks import load_problems, open_cache, register_job, serving
 
@@ -85,12 +76,8 @@ async def fuse_flow(
     async with serving(plan.specs()) as ready:
         plan = plan.with_specs(ready)
 
-        async def run(chunk: list[Problem]) -> ChunkState:
-            state = await sample_candidates(plan, chunk, db_url)
-            state = await fuse_candidates(plan, state, db_url)
-            state = await select_candidates(plan, state, db_url)
-            return await compare_answers(plan, state, db_url)
-
         in_flight = chunks_in_flight(max(s.max_concurrency for s in ready), chunk_size)
-        states = await bounded_gather((run(c) for c in chunked(problems, chunk_size)), in_flight)
+        states = await bounded_gather(
+            (fuse_chunk(plan, c, db_url, "fuse") for c in chunked(problems, chunk_size)), in_flight
+        )
     return finish(report_fuse(plan, states, dataset, time.perf_counter() - started))

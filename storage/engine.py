@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -156,11 +157,18 @@ def open_engine(url: str) -> Engine:
 
 
 _engines: dict[str, Engine] = {}
+_opening = threading.Lock()
 
 
 def shared_engine(url: str) -> Engine:
-    """One migrated engine per URL per process, so tasks share a connection pool."""
+    """One migrated engine per URL per process, so tasks share a connection pool.
+
+    Callers open it from worker threads (`asyncio.to_thread`), many at once when a chunk's problems each
+    start their pipeline: the first opens and migrates, the others wait for it instead of racing it."""
     engine = _engines.get(url)
     if engine is None:
-        engine = _engines[url] = open_engine(url)
+        with _opening:
+            engine = _engines.get(url)
+            if engine is None:
+                engine = _engines[url] = open_engine(url)
     return engine

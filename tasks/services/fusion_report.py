@@ -22,7 +22,7 @@ SYSTEMS = ("fusion", "best_of_n", "single")
 
 
 class State(Protocol):
-    """The fields of a chunk's state that reporting reads (``tasks.fusion_tasks.ChunkState``)."""
+    """The fields of a chunk's state that reporting reads (``tasks.services.fusion_pipeline.ChunkState``)."""
 
     problems: list[Any]
     candidates: dict[str, list[str]]

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import multiprocessing
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 
 from storage.cache import Generation, GenerationCache
-from storage.engine import current_revision, head_revision, make_engine, open_engine, upgrade
+from storage.engine import current_revision, head_revision, make_engine, open_engine, shared_engine, upgrade
 
 
 def gen(i: int, prompt: str = "p", text_: str | None = None) -> Generation:
@@ -205,3 +206,13 @@ def test_sqlite_writers_in_one_process_queue_instead_of_polling(tmp_path: Path) 
 
     with ThreadPoolExecutor(6) as pool:
         assert sum(pool.map(write, range(6))) == 6 * 15 * 100
+
+
+def test_threads_opening_one_new_database_at_once_share_one_engine(tmp_path: Path) -> None:
+    """A chunk's problems each open the cache from a worker thread as their pipelines start: on a new
+    file they raced to migrate it ("database is locked") and each kept an engine of its own."""
+    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    with ThreadPoolExecutor(8) as pool:
+        engines = list(pool.map(lambda _: shared_engine(url), range(8)))
+    assert all(e is engines[0] for e in engines)
+    assert GenerationCache(engines[0]).get("m", "p", ["h"], 1) == {"h": {}}

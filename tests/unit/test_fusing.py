@@ -226,8 +226,8 @@ def test_correctness_without_gold_or_answer() -> None:
 
 
 def _state(gold: str | None = "51"):  # type: ignore[no-untyped-def]
-    from tasks.fusion_tasks import ChunkState
     from tasks.services.fusing import Fused
+    from tasks.services.fusion_pipeline import ChunkState
 
     state = ChunkState([Problem("a", QUESTION, gold), Problem("b", QUESTION, gold), Problem("c", QUESTION, gold)])
     state.failed["c"] = "t2: HTTP 400 prompt too long"
