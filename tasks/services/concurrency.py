@@ -167,7 +167,7 @@ def generation_slot(global_limit: str | None) -> AbstractAsyncContextManager[obj
 
 
 # Problems in flight per request the endpoints take at once, by how a flow advances its problems.
-STAGED_PROBLEMS_PER_SLOT = 4  # sample, fuse, distill: a chunk moves through stages together
+STAGED_PROBLEMS_PER_SLOT = 4  # sample, fuse, distill: a problem's next request waits on its last ones
 VOTE_PROBLEMS_PER_SLOT = 64  # vote: every admitted problem is its own pipeline under the endpoint budget
 
 
@@ -177,9 +177,9 @@ def chunks_in_flight(max_concurrency: int, chunk_size: int, problems_per_slot: i
     The endpoint limiter (vote: its budget), not this number, bounds what the servers see; extra chunks
     only wait in our queue, and cost memory (about 10 kB per admitted problem).
 
-    `sample`, `fuse`, `distill` (4): a chunk's stage ends with its slowest generation (reasoning traces
-    differ 10x in length) and its next stage waits for it; meanwhile the other chunks' queued requests
-    must fill the slots it frees.
+    `sample`, `fuse`, `distill` (4): a chunk task ends with its slowest problem (reasoning traces differ
+    10x in length), and in `fuse` and `distill` a problem's fusion waits for its own slowest candidate;
+    meanwhile the other chunks' queued requests must fill the slots these leave.
 
     `vote` (64): the budget's order (first samples first) can only reach a problem once it is admitted,
     so a hard problem late in the input starts early only if it is admitted early. At 64 a run of a
