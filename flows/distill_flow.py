@@ -22,7 +22,7 @@ from flows.parameters import (
 from storage.settings import database_url
 from tasks.algorithms.datasets import chunked
 from tasks.fusion_tasks import finish, fuse_chunk, plan_fusion, write_distill
-from tasks.services.concurrency import bounded_gather, chunks_in_flight
+from tasks.services.concurrency import PIPELINED_PROBLEMS_PER_SLOT, bounded_gather, chunks_in_flight
 from tasks.setup_tasks import load_problems, open_cache, register_job, serving
 
 
@@ -67,7 +67,7 @@ async def distill_flow(
     async with serving(plan.specs()) as ready:
         plan = plan.with_specs(ready)
 
-        in_flight = chunks_in_flight(max(s.max_concurrency for s in ready), chunk_size)
+        in_flight = chunks_in_flight(max(s.max_concurrency for s in ready), chunk_size, PIPELINED_PROBLEMS_PER_SLOT)
         states = await bounded_gather(
             (fuse_chunk(plan, c, db_url, "distill") for c in chunked(problems, chunk_size)), in_flight
         )

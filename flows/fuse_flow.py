@@ -24,7 +24,7 @@ from flows.parameters import (
 from storage.settings import database_url
 from tasks.algorithms.datasets import chunked
 from tasks.fusion_tasks import finish, fuse_chunk, plan_fusion, report_fuse
-from tasks.services.concurrency import bounded_gather, chunks_in_flight
+from tasks.services.concurrency import PIPELINED_PROBLEMS_PER_SLOT, bounded_gather, chunks_in_flight
 from tasks.setup_tasks import load_problems, open_cache, register_job, serving
 
 
@@ -76,7 +76,7 @@ async def fuse_flow(
     async with serving(plan.specs()) as ready:
         plan = plan.with_specs(ready)
 
-        in_flight = chunks_in_flight(max(s.max_concurrency for s in ready), chunk_size)
+        in_flight = chunks_in_flight(max(s.max_concurrency for s in ready), chunk_size, PIPELINED_PROBLEMS_PER_SLOT)
         states = await bounded_gather(
             (fuse_chunk(plan, c, db_url, "fuse") for c in chunked(problems, chunk_size)), in_flight
         )

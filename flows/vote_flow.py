@@ -32,7 +32,7 @@ from tasks.algorithms.datasets import chunked
 from tasks.algorithms.options import parse_schedule, parse_weighted
 from tasks.algorithms.vote_tally import merge_tallies
 from tasks.services import progress_events
-from tasks.services.concurrency import VOTE_PROBLEMS_PER_SLOT, bounded_gather, chunks_in_flight
+from tasks.services.concurrency import PIPELINED_PROBLEMS_PER_SLOT, bounded_gather, chunks_in_flight
 from tasks.setup_tasks import (
     fit_in_flight,
     load_problems,
@@ -96,7 +96,7 @@ async def vote_flow(
         plan = plan.with_specs(ready)
         # Enough chunks at once that the budget's order (first samples first) reaches a hard problem late
         # in the input early; the chunks share one client per model.
-        in_flight = chunks_in_flight(max(s.max_concurrency for s in ready), chunk_size, VOTE_PROBLEMS_PER_SLOT)
+        in_flight = chunks_in_flight(max(s.max_concurrency for s in ready), chunk_size, PIPELINED_PROBLEMS_PER_SLOT)
         # quote: a chunk holds no futures, and Prefect would walk each problem's fields twice per task run.
         chunks = chunked(problems, chunk_size)
         keep = [max(0, TABLE_ROWS - i * chunk_size) for i in range(len(chunks))]  # rows for the UI's table
