@@ -38,11 +38,11 @@ def plan_fusion(samplers: list[str], n: int, fusor: str, **options: Any) -> Fusi
     return build_fusion_plan(samplers, n, fusor, **options)
 
 
-@chorus_task(name="fuse-chunk", task_run_name="{stages} [{problems[0].id}..] x{plan.n}", **RETRY)
-async def fuse_chunk(plan: FusionPlan, problems: list[Problem], db_url: str, stages: str) -> ChunkState:
-    """Candidates → fusion → Best-of-N (→ comparison when `stages` is "fuse", not "distill") for a chunk,
-    each problem its own pipeline (`tasks/services/fusion_pipeline.py`)."""
-    return await fuse_problems(plan, problems, db_url, compare=stages == "fuse")
+@chorus_task(name="fuse-chunk", task_run_name="{flow} [{problems[0].id}..] x{plan.n}", **RETRY)
+async def fuse_chunk(plan: FusionPlan, problems: list[Problem], db_url: str, flow: str) -> ChunkState:
+    """Candidates → fusion → Best-of-N (→ comparison when the plan asks for it) for a chunk, each problem
+    its own pipeline (`tasks/services/fusion_pipeline.py`). `flow` ("fuse", "distill") names the run."""
+    return await fuse_problems(plan, problems, db_url)
 
 
 @chorus_task(name="report-fuse")

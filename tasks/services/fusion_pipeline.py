@@ -63,8 +63,9 @@ class ChunkState:
         return out
 
 
-async def fuse_problems(plan: FusionPlan, problems: list[Problem], db_url: str, *, compare: bool) -> ChunkState:
+async def fuse_problems(plan: FusionPlan, problems: list[Problem], db_url: str) -> ChunkState:
     """Every problem through the stages on its own; one state for the chunk, in the chunk's order.
+    The comparison runs only when the plan asks for it (`fuse` with a judge; never `distill`).
 
     A problem that fails for good (a ChorusError: a rejected prompt, a fusion prompt that cannot fit) is
     recorded in `failed` by the stage it failed in; any other error cancels the chunk's other problems
@@ -74,7 +75,7 @@ async def fuse_problems(plan: FusionPlan, problems: list[Problem], db_url: str, 
         state = await candidates(plan, [problem], db_url)
         state = await fusion(plan, state, db_url)
         state = await selection(plan, state, db_url)
-        return await comparison(plan, state, db_url) if compare else state
+        return await comparison(plan, state, db_url)
 
     try:
         async with asyncio.TaskGroup() as group:

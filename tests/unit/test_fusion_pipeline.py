@@ -53,7 +53,7 @@ def plan() -> FusionPlan:
 def run(plan: FusionPlan, problems: list[Problem], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str):  # type: ignore[no-untyped-def]
     log: list[tuple[float, str, str, str]] = []
     monkeypatch.setattr(session, "create_backend", lambda spec: TimedBackend(log))
-    state = asyncio.run(fuse_problems(plan, problems, f"sqlite:///{tmp_path / name}", compare=False))
+    state = asyncio.run(fuse_problems(plan, problems, f"sqlite:///{tmp_path / name}"))
     return state, log
 
 
