@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from operator import attrgetter
 
 from sqlalchemy import Connection, Engine, Table, func, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
@@ -40,6 +41,11 @@ class Generation:
 
 
 _FIELDS = tuple(Generation.__dataclass_fields__)
+astuple_fields = attrgetter(*_FIELDS)  # a Generation's fields as a flat tuple (dataclasses.astuple deep-copies)
+_GENERATION_COLUMNS = (*_FIELDS, "created_at")
+_MODEL_COLUMNS = ("fingerprint", "name", "backend", "model_ref", "created_at")
+_PROMPT_COLUMNS = ("hash", "body", "created_at")
+_PARAMS_COLUMNS = ("hash", "body")
 
 
 @dataclass(frozen=True)
@@ -71,8 +77,10 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _sqlite_insert_or_ignore(conn: Connection, table: Table, rows: list[dict[str, object]]) -> int:
-    """Insert-or-ignore `rows` (dicts with the same keys) as one executemany of a one-row statement.
+def _sqlite_insert_or_ignore(
+    conn: Connection, table: Table, names: Sequence[str], rows: list[tuple[object, ...]]
+) -> int:
+    """Insert-or-ignore `rows` (tuples of the columns `names`) as one executemany of a one-row statement.
 
     SQLAlchemy's batched insert sends one multi-row statement per batch, whose text depends on the batch
     size. sqlite3 keeps up to 128 prepared statements per connection, one per text, and a prepared
@@ -80,7 +88,6 @@ def _sqlite_insert_or_ignore(conn: Connection, table: Table, rows: list[dict[str
     10,000-problem vote by ~50 MB per pooled connection. One text per table keeps one statement.
     Values go through the same column types' bind processors, so rows are stored exactly as before;
     sqlite3 sums each row's changes into rowcount, and an ignored row changes nothing."""
-    names = list(rows[0])
     columns = [table.c[name] for name in names]
     processors = [c.type.dialect_impl(conn.dialect).bind_processor(conn.dialect) for c in columns]
     quote = conn.dialect.identifier_preparer.quote
@@ -88,10 +95,13 @@ def _sqlite_insert_or_ignore(conn: Connection, table: Table, rows: list[dict[str
         f"INSERT OR IGNORE INTO {quote(table.name)} ({', '.join(quote(n) for n in names)}) "
         f"VALUES ({', '.join('?' * len(names))})"
     )
-    # created_at is the one column with a processor (datetime to SQLAlchemy's text); the rest pass as they are.
-    steps = list(zip(names, processors, strict=True))
-    values = [tuple(row[n] if p is None else p(row[n]) for n, p in steps) for row in rows]
-    return conn.exec_driver_sql(sql, values).rowcount
+    # created_at is the one column with a processor (datetime to SQLAlchemy's text), and a write gives
+    # every row the same value: each distinct value is processed once, not once a row.
+    for col, process in enumerate(processors):
+        if process is not None:
+            done = {v: process(v) for v in {row[col] for row in rows}}
+            rows = [(*row[:col], done[row[col]], *row[col + 1 :]) for row in rows]
+    return conn.exec_driver_sql(sql, rows).rowcount
 
 
 # SQLite takes one writer at a time, and a writer that finds the file locked polls with sleeps of up to
@@ -118,15 +128,17 @@ class GenerationCache:
         self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
         self._write_lock = _writer_lock(engine)
 
-    def _ignore_existing(self, conn: Connection, table: type, rows: list[dict[str, object]]) -> int:
+    def _ignore_existing(
+        self, conn: Connection, table: type, names: Sequence[str], rows: list[tuple[object, ...]]
+    ) -> int:
         if not rows:
             return 0
         if conn.dialect.name == "sqlite":
-            return _sqlite_insert_or_ignore(conn, table.__table__, rows)  # type: ignore[attr-defined]
+            return _sqlite_insert_or_ignore(conn, table.__table__, names, rows)  # type: ignore[attr-defined]
         # RETURNING counts what was really inserted; rowcount is unreliable for batched inserts.
-        key = table.__table__.primary_key.columns.values()[0]
+        key = table.__table__.primary_key.columns.values()[0]  # type: ignore[attr-defined]
         stmt = self._insert(table).on_conflict_do_nothing().returning(key)
-        return len(conn.execute(stmt, rows).all())
+        return len(conn.execute(stmt, [dict(zip(names, row, strict=True)) for row in rows]).all())
 
     def _failed(self, what: str, exc: SQLAlchemyError) -> ChorusError:
         unreachable = isinstance(exc, OperationalError | InterfaceError)
@@ -145,22 +157,20 @@ class GenerationCache:
         generations in one transaction, keys already present left as they are; returns how many
         generations were new."""
         now = _now()
-        model_rows = [
-            {"fingerprint": fp, "name": name, "backend": backend, "model_ref": ref, "created_at": now}
-            for fp, name, backend, ref in models
-        ]
-        prompt_rows = {h: {"hash": h, "body": b, "created_at": now} for h, b in prompts}
-        params_rows = {h: {"hash": h, "body": b} for h, b in params}
-        # Not dataclasses.asdict: it deep-copies every field and was two thirds of the insert time.
-        rows = [{**{f: getattr(g, f) for f in _FIELDS}, "created_at": now} for g in generations]
+        model_rows = [(*model, now) for model in models]
+        prompt_rows = list({h: (h, b, now) for h, b in prompts}.values())
+        params_rows = list(dict(params).items())
+        # Tuples in column order, made once: not dataclasses.asdict (it deep-copies every field and was
+        # two thirds of the insert time), nor a dict per row that the SQLite path unpacks again.
+        rows = [(*astuple_fields(g), now) for g in generations]
         if not (model_rows or prompt_rows or params_rows or rows):
             return 0
         try:
             with self._write_lock or nullcontext(), self.engine.begin() as conn:
-                self._ignore_existing(conn, ModelRow, model_rows)
-                self._ignore_existing(conn, PromptRow, list(prompt_rows.values()))
-                self._ignore_existing(conn, ParamsRow, list(params_rows.values()))
-                return self._ignore_existing(conn, GenerationRow, rows)
+                self._ignore_existing(conn, ModelRow, _MODEL_COLUMNS, model_rows)
+                self._ignore_existing(conn, PromptRow, _PROMPT_COLUMNS, prompt_rows)
+                self._ignore_existing(conn, ParamsRow, _PARAMS_COLUMNS, params_rows)
+                return self._ignore_existing(conn, GenerationRow, _GENERATION_COLUMNS, rows)
         except SQLAlchemyError as exc:
             raise self._failed("write", exc) from None
 
