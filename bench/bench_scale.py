@@ -93,13 +93,14 @@ def in_process(files: list[Path], dataset: Path, max_samples: int) -> dict[str, 
 
 
 def full_stack(files: list[Path], dataset: Path, db: str, tmp: Path, max_samples: int) -> dict[str, float]:
-    from chorus.cli_common import run_async_flow
+    import asyncio
+
     from flows.vote_flow import vote_flow
 
     cfg = tmp / "chorus.toml"
     cfg.write_text("".join(f'[models.m{i}]\nbackend = "replay"\npath = "{f}"\n' for i, f in enumerate(files)))
     t0, c0 = time.perf_counter(), time.process_time()
-    summary = run_async_flow(  # as `chorus vote` runs it: one Prefect client, fewer GC passes
+    summary = asyncio.run(  # as `chorus vote` runs it (the flow holds one Prefect client, fewer GC passes)
         vote_flow(
             dataset=str(dataset),
             models=["m0", "m1", "m2"],
@@ -151,7 +152,7 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
     files, dataset = write_synthetic(tmp, args.problems)
     result: dict[str, object] = {"problems": args.problems, "models": 3, "max_samples": args.max_samples}
     if args.mode in ("both", "inproc"):
-        from chorus.gc_policy import fewer_gc_passes
+        from flows.run_policy import fewer_gc_passes
 
         with fewer_gc_passes():  # the loop gets the flow's garbage collection too (it gains ~0.1 s)
             result["in_process"] = in_process(files, dataset, args.max_samples)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from typing import Annotated
@@ -19,7 +20,6 @@ from chorus.cli_common import (
     preflight,
     print_summary,
     quiet_prefect_console,
-    run_async_flow,
 )
 from chorus.input_checks import check_existing_database, check_output_file, check_replay_files
 from chorus.prefect_runtime import use_prefect, without_flow_heartbeat
@@ -113,7 +113,7 @@ def vote(
     quiet_prefect_console()
 
     with Announcements(err), VoteProgress(err, count, quiet=as_json):
-        summary = run_async_flow(
+        summary = asyncio.run(
             vote_flow(
                 dataset=dataset,
                 models=model,

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Coroutine
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -124,8 +123,6 @@ def preflight(
     Returns the number of problems. Remote endpoints are asked whether they are up; embedded models
     are started by the flow itself.
     """
-    import asyncio
-
     from storage.engine import open_engine
     from storage.settings import database_url
     from tasks.algorithms.datasets import load_dataset
@@ -165,25 +162,6 @@ class _ConsoleErrorFilter:
         # Shutdown chatter of Prefect's event worker ("Still processing items: N items remaining...").
         shutdown_noise = "Still processing items" in message
         return not (isinstance(exc, ChorusError) or duplicate or shutdown_noise)
-
-
-T = TypeVar("T")
-
-
-def run_async_flow(call: Coroutine[Any, Any, T]) -> T:
-    """`asyncio.run(call)` with one Prefect sync client held for the whole run, and fewer garbage
-    collection passes (`chorus/gc_policy.py`).
-
-    Prefect gives an async flow an async client only, so every sync task inside it (the flows' setup and
-    report steps) opened and closed a client of its own, an SSL context each: ~50 ms a task, ~0.6 s of a
-    12-task vote (bench/RESULTS.md, issue 11 §3). A held SyncClientContext is what such a task looks
-    for first."""
-    from prefect.context import SyncClientContext
-
-    from chorus.gc_policy import fewer_gc_passes
-
-    with SyncClientContext.get_or_create(), fewer_gc_passes():
-        return asyncio.run(call)
 
 
 def quiet_prefect_console() -> None:

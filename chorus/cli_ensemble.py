@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from chorus.cli_common import ConfigOpt, DbOpt, app, err, out, preflight, quiet_prefect_console, run_async_flow
+from chorus.cli_common import ConfigOpt, DbOpt, app, err, out, preflight, quiet_prefect_console
 from chorus.input_checks import check_replay_files
 from chorus.prefect_runtime import use_prefect
 from chorus.progress_display import Announcements
@@ -106,7 +107,7 @@ def ensemble(
     quiet_prefect_console()
 
     with Announcements(err):
-        summary = run_async_flow(
+        summary = asyncio.run(
             ensemble_flow(
                 **params,
                 replay=replay,

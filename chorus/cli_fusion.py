@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any
 
 import typer
 
-from chorus.cli_common import ConfigOpt, DbOpt, JsonOpt, ProgressBar, app, preflight, print_summary, run_async_flow
+from chorus.cli_common import ConfigOpt, DbOpt, JsonOpt, ProgressBar, app, preflight, print_summary
 from chorus.input_checks import check_output_folder
 from chorus.prefect_runtime import use_prefect
 from chorus.validation import check_flow_parameters
@@ -48,7 +49,7 @@ def _run(flow_call: Any, count: int, as_json: bool) -> dict[str, Any]:
     with ProgressBar(count, 0, quiet=as_json) as advance:
         unsubscribe = progress.subscribe(advance)
         try:
-            return run_async_flow(flow_call)
+            return asyncio.run(flow_call)
         finally:
             unsubscribe()
 

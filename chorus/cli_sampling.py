@@ -23,7 +23,6 @@ from chorus.cli_common import (
     preflight,
     print_summary,
     quiet_prefect_console,
-    run_async_flow,
 )
 from chorus.input_checks import check_existing_database
 from chorus.prefect_runtime import use_prefect
@@ -79,7 +78,7 @@ def sample(
     with ProgressBar(count, n, quiet=as_json) as advance:
         unsubscribe = progress.subscribe(advance)
         try:
-            summary = run_async_flow(sample_flow(**params, db=db, config=config))
+            summary = asyncio.run(sample_flow(**params, db=db, config=config))
         finally:
             unsubscribe()
     print_summary(f"sample {model} on {dataset}", summary, as_json)

@@ -149,14 +149,12 @@ def test_gain_rule_in_a_live_vote(tmp_path: Path) -> None:
     assert strict["generated"] < strict["mean_samples"] * 30  # the loose run's draws came from the cache
 
 
-def test_the_cli_runner_gives_the_flows_sync_tasks_one_prefect_client(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """An async flow holds only an async Prefect client, so each of its sync tasks (plans, cache set-up,
-    the report) opened a sync client of its own, ~50 ms each. The CLI's runner holds one for the run."""
+def test_a_flow_run_gives_its_sync_tasks_one_prefect_client(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An async flow holds only an async Prefect client, so each of its sync tasks (load, resolve, plan,
+    cache, register, report) opened a sync client of its own, ~50 ms each. The flow's body now holds one,
+    whoever runs it: `asyncio.run` as the CLI does, or Prefect's engine as a worker's flow-run process does."""
     from prefect.client.orchestration import SyncPrefectClient
-
-    from chorus.cli_common import run_async_flow
+    from prefect.flow_engine import run_flow
 
     opened: list[int] = []
     original = SyncPrefectClient.__init__
@@ -168,24 +166,33 @@ def test_the_cli_runner_gives_the_flows_sync_tasks_one_prefect_client(
     monkeypatch.setattr(SyncPrefectClient, "__init__", counting)
     cfg, dataset = replay_setup(tmp_path)
     kw = dict(dataset=dataset, models=["qwen4b"], max_samples=8, config=cfg, baseline=False)
-    asyncio.run(vote_flow(**kw, db=f"sqlite:///{tmp_path / 'a.db'}"))
-    bare = len(opened)
+    summary = asyncio.run(vote_flow(**kw, db=f"sqlite:///{tmp_path / 'a.db'}"))
+    # Two: one that Prefect's engine opens before the body (it reads the server's default result
+    # storage), and the body's own for every sync task.
+    assert summary["problems"] == 30 and len(opened) == 2
     opened.clear()
-    summary = run_async_flow(vote_flow(**kw, db=f"sqlite:///{tmp_path / 'b.db'}"))
-    assert summary["problems"] == 30
-    assert bare >= 6 and len(opened) == 1  # one per sync task (load, resolve, plan, cache, register, report)
+    worker_run = asyncio.run(run_flow(vote_flow, parameters={**kw, "db": f"sqlite:///{tmp_path / 'b.db'}"}))
+    assert worker_run == {**summary, "wall_s": worker_run["wall_s"]} and len(opened) == 2
 
 
-def test_the_cli_runner_runs_a_flow_under_the_policy() -> None:
+def test_a_flow_body_runs_under_fewer_gc_passes_on_every_path() -> None:
+    """The policy is on the flow function itself, which Prefect calls directly on every path: the CLI's
+    `asyncio.run`, a worker's flow-run process (Prefect's `run_flow`), a test."""
     import gc
 
-    from chorus.cli_common import run_async_flow
-    from chorus.gc_policy import FLOW_THRESHOLDS
+    from prefect.flow_engine import run_flow
 
-    async def flow_body() -> tuple[int, ...]:
-        await asyncio.sleep(0)
+    from flows.flow_decorator import chorus_flow
+    from flows.run_policy import FLOW_THRESHOLDS
+
+    @chorus_flow("thresholds")
+    async def thresholds(pause: float = 0.0) -> tuple[int, ...]:
+        await asyncio.sleep(pause)
         return gc.get_threshold()
 
     before = gc.get_threshold()
-    assert run_async_flow(flow_body()) == FLOW_THRESHOLDS
+    assert before != FLOW_THRESHOLDS
+    assert asyncio.run(thresholds()) == FLOW_THRESHOLDS
+    assert asyncio.run(run_flow(thresholds, parameters={"pause": 0.01})) == FLOW_THRESHOLDS
     assert gc.get_threshold() == before
+    assert list(thresholds.parameters.properties) == ["pause"]  # Prefect still sees the function's own signature

@@ -7,7 +7,7 @@ from collections import deque
 
 import pytest
 
-from chorus.gc_policy import FLOW_THRESHOLDS, fewer_gc_passes
+from flows.run_policy import FLOW_THRESHOLDS, fewer_gc_passes
 
 
 def test_thresholds_hold_inside_and_come_back_after_an_error() -> None:
