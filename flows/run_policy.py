@@ -1,5 +1,5 @@
 """How a chorus flow's body runs, in whatever process runs it: the CLI, a Prefect worker's flow-run
-process, `chorus serve`'s deployments, a test. `ChorusFlow` wraps every flow function in it, because
+process, a test. `ChorusFlow` wraps every flow function in it, because
 Prefect calls that function directly on every path (a worker never goes through the CLI).
 
 One sync Prefect client for the run. Prefect gives an async flow an async client only, so every sync

@@ -41,7 +41,7 @@ class Generation:
 
 
 _FIELDS = tuple(Generation.__dataclass_fields__)
-astuple_fields = attrgetter(*_FIELDS)  # a Generation's fields as a flat tuple (dataclasses.astuple deep-copies)
+_field_values = attrgetter(*_FIELDS)  # a Generation's fields as a flat tuple (dataclasses.astuple deep-copies)
 _GENERATION_COLUMNS = (*_FIELDS, "created_at")
 _MODEL_COLUMNS = ("fingerprint", "name", "backend", "model_ref", "created_at")
 _PROMPT_COLUMNS = ("hash", "body", "created_at")
@@ -162,7 +162,7 @@ class GenerationCache:
         params_rows = list(dict(params).items())
         # Tuples in column order, made once: not dataclasses.asdict (it deep-copies every field and was
         # two thirds of the insert time), nor a dict per row that the SQLite path unpacks again.
-        rows = [(*astuple_fields(g), now) for g in generations]
+        rows = [(*_field_values(g), now) for g in generations]
         if not (model_rows or prompt_rows or params_rows or rows):
             return 0
         try:
