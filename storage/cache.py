@@ -13,8 +13,9 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from operator import attrgetter
+from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, func, select, tuple_
+from sqlalchemy import Column, Connection, Engine, Table, func, select, tuple_
 from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 
 from storage.errors import ChorusError
@@ -76,55 +77,51 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _sqlite_insert_or_ignore(
-    conn: Connection, table: Table, names: Sequence[str], rows: list[tuple[object, ...]]
-) -> int:
-    """Insert-or-ignore `rows` (tuples of the columns `names`) as one executemany of a one-row statement.
+_Row = tuple[object, ...]
+
+
+def _insert_or_ignore(conn: Connection, table: Table, names: Sequence[str], rows: list[_Row]) -> int:
+    """Insert `rows` (tuples of the columns `names`), keys already present left as they are; returns how
+    many rows were new. Values go through the column types' bind processors, as SQLAlchemy's own insert
+    would send them. created_at is the one column with a processor (SQLite: datetime to SQLAlchemy's
+    text) and a write gives every row the same value, so each distinct value is processed once."""
+    if not rows:
+        return 0
+    columns = [table.c[name] for name in names]
+    for col, c in enumerate(columns):
+        process = c.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+        if process is not None:
+            done = {v: process(v) for v in {row[col] for row in rows}}
+            rows = [(*row[:col], done[row[col]], *row[col + 1 :]) for row in rows]
+    quote = conn.dialect.identifier_preparer.quote
+    into = f"{quote(table.name)} ({', '.join(quote(n) for n in names)})"
+    if conn.dialect.name == "sqlite":
+        return _sqlite_insert_or_ignore(conn, into, rows)
+    return _postgres_insert_or_ignore(conn, into, columns, rows)
+
+
+def _sqlite_insert_or_ignore(conn: Connection, into: str, rows: list[_Row]) -> int:
+    """One executemany of a one-row statement.
 
     SQLAlchemy's batched insert sends one multi-row statement per batch, whose text depends on the batch
     size. sqlite3 keeps up to 128 prepared statements per connection, one per text, and a prepared
     1,000-row insert takes hundreds of kB: write-behind batches of every size from 1 to 500 grew a
     10,000-problem vote by ~50 MB per pooled connection. One text per table keeps one statement.
-    Values go through the same column types' bind processors, so rows are stored exactly as before;
     sqlite3 sums each row's changes into rowcount, and an ignored row changes nothing."""
-    columns = [table.c[name] for name in names]
-    processors = [c.type.dialect_impl(conn.dialect).bind_processor(conn.dialect) for c in columns]
-    quote = conn.dialect.identifier_preparer.quote
-    sql = (
-        f"INSERT OR IGNORE INTO {quote(table.name)} ({', '.join(quote(n) for n in names)}) "
-        f"VALUES ({', '.join('?' * len(names))})"
-    )
-    # created_at is the one column with a processor (datetime to SQLAlchemy's text), and a write gives
-    # every row the same value: each distinct value is processed once, not once a row.
-    for col, process in enumerate(processors):
-        if process is not None:
-            done = {v: process(v) for v in {row[col] for row in rows}}
-            rows = [(*row[:col], done[row[col]], *row[col + 1 :]) for row in rows]
+    sql = f"INSERT OR IGNORE INTO {into} VALUES ({', '.join('?' * len(rows[0]))})"
     return conn.exec_driver_sql(sql, rows).rowcount
 
 
-def _postgres_insert_or_ignore(
-    conn: Connection, table: Table, names: Sequence[str], rows: list[tuple[object, ...]]
-) -> int:
-    """Insert-or-ignore `rows` (tuples of the columns `names`) as one statement: one array per column,
-    `INSERT ... SELECT * FROM unnest(...) ON CONFLICT DO NOTHING`.
+def _postgres_insert_or_ignore(conn: Connection, into: str, columns: list[Column[Any]], rows: list[_Row]) -> int:
+    """One statement with one array per column: `INSERT ... SELECT * FROM unnest(...) ON CONFLICT DO NOTHING`.
 
     SQLAlchemy's batched insert with RETURNING (to count the new rows) cost ~7 s of the client's CPU for
     60,000 generations (bench/RESULTS.md §6, PostgreSQL). One statement's rowcount is exactly the rows
     it inserted; a key already present, or twice in the batch, is skipped."""
-    columns = [table.c[name] for name in names]
-    arrays = [list(column) for column in zip(*rows, strict=True)]
-    for i, c in enumerate(columns):
-        process = c.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
-        if process is not None:
-            arrays[i] = [process(v) for v in arrays[i]]
-    quote = conn.dialect.identifier_preparer.quote
+    arrays = tuple(list(values) for values in zip(*rows, strict=True))
     casts = ", ".join(f"%s::{c.type.compile(dialect=conn.dialect)}[]" for c in columns)
-    sql = (
-        f"INSERT INTO {quote(table.name)} ({', '.join(quote(n) for n in names)}) "
-        f"SELECT * FROM unnest({casts}) ON CONFLICT DO NOTHING"
-    )
-    return conn.exec_driver_sql(sql, tuple(arrays)).rowcount
+    sql = f"INSERT INTO {into} SELECT * FROM unnest({casts}) ON CONFLICT DO NOTHING"
+    return conn.exec_driver_sql(sql, arrays).rowcount
 
 
 # SQLite takes one writer at a time, and a writer that finds the file locked polls with sleeps of up to
@@ -149,15 +146,6 @@ class GenerationCache:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._write_lock = _writer_lock(engine)
-
-    def _ignore_existing(
-        self, conn: Connection, table: type, names: Sequence[str], rows: list[tuple[object, ...]]
-    ) -> int:
-        if not rows:
-            return 0
-        if conn.dialect.name == "sqlite":
-            return _sqlite_insert_or_ignore(conn, table.__table__, names, rows)  # type: ignore[attr-defined]
-        return _postgres_insert_or_ignore(conn, table.__table__, names, rows)  # type: ignore[attr-defined]
 
     def _failed(self, what: str, exc: SQLAlchemyError) -> ChorusError:
         unreachable = isinstance(exc, OperationalError | InterfaceError)
@@ -186,10 +174,10 @@ class GenerationCache:
             return 0
         try:
             with self._write_lock or nullcontext(), self.engine.begin() as conn:
-                self._ignore_existing(conn, ModelRow, _MODEL_COLUMNS, model_rows)
-                self._ignore_existing(conn, PromptRow, _PROMPT_COLUMNS, prompt_rows)
-                self._ignore_existing(conn, ParamsRow, _PARAMS_COLUMNS, params_rows)
-                return self._ignore_existing(conn, GenerationRow, _GENERATION_COLUMNS, rows)
+                _insert_or_ignore(conn, ModelRow.__table__, _MODEL_COLUMNS, model_rows)
+                _insert_or_ignore(conn, PromptRow.__table__, _PROMPT_COLUMNS, prompt_rows)
+                _insert_or_ignore(conn, ParamsRow.__table__, _PARAMS_COLUMNS, params_rows)
+                return _insert_or_ignore(conn, GenerationRow.__table__, _GENERATION_COLUMNS, rows)
         except SQLAlchemyError as exc:
             raise self._failed("write", exc) from None
 
