@@ -23,10 +23,20 @@ from chorus.interrupts import install_signal_handlers
 from chorus.prefect_runtime import adopt_recorded_server, set_prefect_environment
 from chorus.traceback_guard import traceback_printed, watch_stderr
 from chorus.validation import one_line_usage_error
+from flows.run_policy import fewer_gc_passes
 from storage.errors import ChorusError
 
 
 def main() -> None:
+    # What a command imports (Prefect, pydantic, numpy: ~2,000 modules) lives until the process exits,
+    # yet with CPython's default thresholds importing it ran ~335 young and 2 full collections, ~0.15 s
+    # of a 2-problem `simulate` (bench/RESULTS.md, "Garbage collection at start-up"). A flow's body
+    # runs under the same thresholds anyway (flows/run_policy.py).
+    with fewer_gc_passes():
+        _run()
+
+
+def _run() -> None:
     # Before prefect is imported: its files under CHORUS_HOME, no telemetry (no network here).
     set_prefect_environment()
     adopt_recorded_server()  # a running background server's URL, read before prefect is imported

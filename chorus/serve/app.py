@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -20,6 +21,7 @@ from chorus.serve.metrics import PROMETHEUS_CONTENT_TYPE, ServeMetrics
 from chorus.serve.responses import completion_body, sse_chunks
 from chorus.serve.schemas import ChatRequest, CompletionRequest, parse_body
 from chorus.serve.strategies import listed_models, strategy_for
+from flows.run_policy import fewer_gc_passes
 from storage.ensembles import list_ensembles, load_ensemble
 from storage.errors import BadRequestError, ChorusError, TransientError
 from tasks.algorithms.datasets import Problem
@@ -50,6 +52,25 @@ class InFlight:
         self.now -= 1
 
 
+@contextmanager
+def serving_gc_policy() -> Iterator[None]:
+    """A flow run's GC thresholds while serving, and the start-up heap frozen.
+
+    A vote keeps its samples, rows and coroutines alive across its awaits, so with CPython's default
+    young threshold they are promoted and full collections follow (flows/run_policy.py): 1000 `bo-inf`
+    votes cost the server 1.3-2.0 s of CPU with them, 0.9-1.5 s without (bench/RESULTS.md, "`chorus
+    serve`: garbage collection"). The start-up objects (modules, the app, parsed replay files) live as
+    long as the server: frozen, the full passes that remain skip them. Start-up's own garbage is
+    collected first, so none of it is frozen for good."""
+    with fewer_gc_passes():
+        gc.collect()
+        gc.freeze()
+        try:
+            yield
+        finally:
+            gc.unfreeze()
+
+
 def _ask(request: ChatRequest | CompletionRequest) -> Ask:
     if isinstance(request, ChatRequest):
         turns = request.turns()
@@ -78,7 +99,8 @@ def create_app(ctx: ServeContext, auth: BearerAuth, *, max_in_flight: int) -> Fa
         # Clients live on the server's event loop: their connection pools are shared by every request.
         ctx.backends = {name: create_backend(spec) for name, spec in ctx.specs.items()}
         try:
-            yield
+            with serving_gc_policy():
+                yield
         finally:
             await ctx.batcher.close()
             for backend in ctx.backends.values():

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from prometheus_client import CONTENT_TYPE_LATEST as PROMETHEUS_CONTENT_TYPE
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, GCCollector, Histogram, generate_latest
 
 __all__ = ["PROMETHEUS_CONTENT_TYPE", "ServeMetrics"]
 
@@ -11,6 +11,8 @@ __all__ = ["PROMETHEUS_CONTENT_TYPE", "ServeMetrics"]
 class ServeMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        # python_gc_collections_total{generation} etc.: the serving GC policy (app.py) is visible here.
+        GCCollector(registry=self.registry)
         self.requests = Counter(
             "chorus_requests",
             "Requests answered, by strategy and HTTP status",

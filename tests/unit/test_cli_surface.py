@@ -38,3 +38,15 @@ def test_summary_values_read_as_text_not_python() -> None:
     assert human([1.0]) == "1"
     assert human(None) == "-" and human(True) == "yes"
     assert human(0.123456) == "0.1235"
+
+
+def test_a_command_runs_under_fewer_gc_passes_from_its_first_import() -> None:
+    """The thresholds are set before a command's own imports (Prefect's among them) and restored when
+    `main()` returns, whatever the command (here a stand-in for the Typer app)."""
+    code = (
+        "import gc, sys\nfrom chorus import cli\nfrom flows.run_policy import FLOW_THRESHOLDS\n"
+        "seen = []\ncli.app = lambda **_: seen.append(gc.get_threshold())\nsys.argv = ['chorus']\n"
+        "before = gc.get_threshold()\ncli.main()\n"
+        "assert seen == [FLOW_THRESHOLDS] and gc.get_threshold() == before != FLOW_THRESHOLDS, (seen, before)\n"
+    )
+    assert packages_imported_by(code, {"prefect"}) == []

@@ -36,3 +36,14 @@ def test_a_growing_heap_gets_fewer_full_collections() -> None:
     with fewer_gc_passes():
         tuned = full_collections()
     assert tuned == 0 < full_collections()
+
+
+def test_a_server_freezes_its_start_up_heap_while_serving_and_thaws_it_after() -> None:
+    from chorus.serve.app import serving_gc_policy
+
+    before = gc.get_threshold()
+    assert gc.get_freeze_count() == 0
+    with serving_gc_policy():
+        assert gc.get_threshold() == FLOW_THRESHOLDS
+        assert gc.get_freeze_count() > 0  # the modules pytest loaded, among others
+    assert gc.get_threshold() == before and gc.get_freeze_count() == 0
