@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from flows.flow_decorator import chorus_flow
+from flows.fusion_chunks import fuse_in_chunks
 from flows.parameters import (
     ChunkSize,
     ConfigPath,
@@ -21,11 +22,8 @@ from flows.parameters import (
     Temperature,
     TopP,
 )
-from storage.settings import database_url
-from tasks.algorithms.datasets import chunked
-from tasks.fusion_tasks import finish, fuse_chunk, plan_fusion, report_fuse
-from tasks.services.concurrency import PIPELINED_PROBLEMS_PER_SLOT, bounded_gather, chunks_in_flight
-from tasks.setup_tasks import load_problems, open_cache, register_job, serving
+from tasks.fusion_tasks import finish, plan_fusion, report_fuse
+from tasks.setup_tasks import load_problems
 
 
 @chorus_flow("fuse")
@@ -70,14 +68,5 @@ async def fuse_flow(
         kind=answer_kind,
         compare_with_judge=compare and judge is not None,
     )
-    db_url = open_cache(database_url(db))
-    for job in plan.jobs():
-        register_job(job, db_url)
-    async with serving(plan.specs()) as ready:
-        plan = plan.with_specs(ready)
-
-        in_flight = chunks_in_flight(max(s.max_concurrency for s in ready), chunk_size, PIPELINED_PROBLEMS_PER_SLOT)
-        states = await bounded_gather(
-            (fuse_chunk(plan, c, db_url, "fuse") for c in chunked(problems, chunk_size)), in_flight
-        )
+    states = await fuse_in_chunks(plan, problems, db, chunk_size, "fuse")
     return finish(report_fuse(plan, states, dataset, time.perf_counter() - started))
