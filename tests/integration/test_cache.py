@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import multiprocessing
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -10,7 +12,15 @@ import pytest
 from sqlalchemy import text
 
 from storage.cache import Generation, GenerationCache
-from storage.engine import current_revision, head_revision, make_engine, open_engine, shared_engine, upgrade
+from storage.engine import (
+    SCHEMA_HEAD,
+    current_revision,
+    head_revision,
+    make_engine,
+    open_engine,
+    shared_engine,
+    upgrade,
+)
 
 
 def gen(i: int, prompt: str = "p", text_: str | None = None) -> Generation:
@@ -67,6 +77,29 @@ def test_migrations_from_blank_and_from_old(db_url: str) -> None:
     assert sorted(GenerationCache(engine).get("fp", "params", ["p"], 5)["p"]) == [0]
     open_engine(db_url)  # already current: a no-op
     assert current_revision(engine) == head_revision()
+
+
+def test_open_engine_upgrades_an_old_cache(db_url: str) -> None:
+    assert head_revision() == SCHEMA_HEAD  # a new migration must move SCHEMA_HEAD too
+    engine = make_engine(db_url)
+    upgrade(engine, "0001")
+    GenerationCache(engine).put([gen(0)])
+    open_engine(db_url)  # finds 0001, not SCHEMA_HEAD: upgrades, keeping the rows
+    assert current_revision(engine) == SCHEMA_HEAD
+    assert sorted(GenerationCache(engine).get("fp", "params", ["p"], 5)["p"]) == [0]
+
+
+def test_a_current_cache_opens_without_importing_alembic(tmp_path: Path) -> None:
+    """Alembic (with Mako and Pygments) costs every command ~0.2 s to import; a current cache needs none."""
+    url = f"sqlite:///{tmp_path / 'cache.db'}"
+    open_engine(url)  # created and migrated here
+    probe = (
+        "import sys; from storage.engine import open_engine; "
+        f"open_engine({url!r}); print(sorted(m for m in sys.modules if m.split('.')[0] in ('alembic', 'mako')))"
+    )
+    root = Path(__file__).parents[2]
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=root)
+    assert out.stdout.strip() == "[]"
 
 
 def _writer(url: str, worker: int) -> None:
